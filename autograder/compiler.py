@@ -1,0 +1,150 @@
+"""``autograder compile``: source/<week> -> release/<week> + assignments/<week>.
+
+The student notebook is made with nbgrader's own preprocessors (ClearSolutions,
+ClearHiddenTests, ClearOutput), so solution markers are nbgrader's
+``### BEGIN SOLUTION`` / ``### END SOLUTION`` in cells whose metadata marks them
+as solutions. Compiling is pure (same input, byte-identical output) and refuses
+to write anything if
+
+* a line of a reference solution or of a hidden test would reach release/, or
+* the reference notebook does not pass every hidden and public check.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
+
+from autograder.grading.runner import grade_notebook
+from autograder.weeks import CONFIG_NAME, Course, Week
+
+SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+
+
+class CompileError(SystemExit):
+    def __init__(self, week: str, message: str):
+        super().__init__(f"error: compiling {week}: {message}")
+
+
+def compile_week(course: Course, name: str, *, verify: bool = True, log=print) -> None:
+    source = course.source(name)
+    week = Week.load(source)
+    nb = _read_notebook(source / week.notebook, name)
+    _check_questions(week, nb, name)
+
+    with tempfile.TemporaryDirectory(prefix=f"ag-compile-{name}-") as scratch:
+        release = Path(scratch) / "release"
+        build = Path(scratch) / "build"
+        _write_release(source, week, nb, release)
+        _write_build(source, build)
+        _check_no_leaks(source, nb, release, name)
+        if verify:
+            log(f"{name}: running the reference solution against every check ...")
+            _verify_reference(Week.load(build), source / week.notebook, Path(scratch), name)
+        _replace(release, course.release(name))
+        _replace(build, course.build(name))
+    log(f"{name}: wrote {course.release(name).relative_to(course.root)}/ and "
+        f"{course.build(name).relative_to(course.root)}/")
+
+
+def _read_notebook(path: Path, week: str):
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        return nb
+    except Exception as error:
+        raise CompileError(week, f"{path} is not a valid notebook: {error}") from None
+
+
+def _check_questions(week: Week, nb, name: str) -> None:
+    grade_ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    for question in week.questions.values():
+        missing = [cell for cell in question.cells if cell not in grade_ids]
+        if missing:
+            raise CompileError(name, f"question {question.id} names cells {missing} that the "
+                                     "notebook does not have (nbgrader grade_id)")
+
+
+def student_notebook(nb):
+    """nbgrader's preprocessors: solutions replaced by stubs, hidden tests and outputs removed."""
+    nb = nbformat.from_dict(nb)
+    resources: dict = {}
+    for preprocessor in (ClearSolutions(enforce_metadata=True),
+                         ClearHiddenTests(enforce_metadata=True), ClearOutput()):
+        nb, resources = preprocessor.preprocess(nb, resources)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    return nb
+
+
+def _write_release(source: Path, week: Week, nb, release: Path) -> None:
+    release.mkdir(parents=True)
+    text = nbformat.writes(student_notebook(nb), version=4)
+    (release / week.notebook).write_text(text if text.endswith("\n") else text + "\n")
+    shutil.copyfile(source / CONFIG_NAME, release / CONFIG_NAME)
+    _copy_python_files(source / "checks", release / "checks")
+
+
+def _write_build(source: Path, build: Path) -> None:
+    build.mkdir(parents=True)
+    shutil.copyfile(source / CONFIG_NAME, build / CONFIG_NAME)
+    _copy_python_files(source / "tests", build / "tests")
+    _copy_python_files(source / "checks", build / "tests" / "public")
+
+
+def _copy_python_files(source: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.py")) if source.is_dir() else []:
+        shutil.copyfile(path, target / path.name)
+
+
+def significant_lines(text: str) -> set[str]:
+    """Lines that say something: not blank, not punctuation, not a lone keyword."""
+    lines = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if len(line) >= 8 and re.search(r"[A-Za-z0-9_]{3}", line) and "SOLUTION" not in line:
+            lines.add(line)
+    return lines
+
+
+def _check_no_leaks(source: Path, nb, release: Path, name: str) -> None:
+    given = set()  # lines the students are meant to see anyway
+    secret = set()
+    for cell in nb.cells:
+        solutions = "".join(SOLUTION_REGION.findall(cell.source))
+        secret |= significant_lines(solutions)
+        given |= significant_lines(SOLUTION_REGION.sub("", cell.source))
+    for path in sorted((source / "checks").glob("*.py")):
+        given |= significant_lines(path.read_text())
+    for path in sorted((source / "tests").glob("*.py")):
+        secret |= significant_lines(path.read_text())
+    secret -= given
+    for path in sorted(release.rglob("*")):
+        if path.is_file():
+            leaked = sorted(secret & significant_lines(path.read_text()))
+            if leaked or "BEGIN SOLUTION" in path.read_text() or "BEGIN HIDDEN" in path.read_text():
+                raise CompileError(name, f"solution or hidden-test text would reach "
+                                         f"release/{path.relative_to(release)}: {leaked[:3]}")
+
+
+def _verify_reference(week: Week, notebook: Path, scratch: Path, name: str) -> None:
+    results = grade_notebook(week, notebook, scratch / "reference-results.json",
+                             log=scratch / "reference.log")
+    failing = [t for t in results["tests"] if t["status"] != "passed"]
+    if failing:
+        details = "\n".join(f"  - {t['name']}: {t['output']}" for t in failing)
+        raise CompileError(name, f"the reference solution fails {len(failing)} check(s):\n"
+                                 f"{details}")
+
+
+def _replace(built: Path, target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(built, target)

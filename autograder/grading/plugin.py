@@ -1,0 +1,196 @@
+"""The pytest plugin that turns a week's tests into a graded results.json.
+
+Loaded with ``-p autograder.grading.plugin`` into a pytest process of its own
+(see ``runner.py``). A week's tests declare their worth with markers::
+
+    pytestmark = pytest.mark.question("q1")
+
+    @pytest.mark.points(1)
+    def test_hidden_layer_is_8_relu_units(oracle):
+        "The hidden layer has 8 ReLU units"
+        ...
+
+and get the submission through fixtures: ``oracle`` (ask the notebook for plain
+data), ``answer_source`` (the text of a question's answer cells, for ``ast``),
+``week`` (thresholds) and ``execution`` (what happened when cells ran). The
+notebook runs once per session, lazily, in a sandbox. A test's output shown to
+students is its failure *message* only: never a traceback, never test source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.grading.oracle import Oracle, OracleError
+from autograder.grading.results import ResultsFile, TestResult
+from autograder.sandbox.isolation import detect
+from autograder.sandbox.session import KernelSession
+from autograder.weeks import Week
+
+
+class SubmissionError(AssertionError):
+    """The submission cannot be graded at all (unreadable, not a notebook...)."""
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("autograder")
+    group.addoption("--ag-notebook", help="the submitted notebook")
+    group.addoption("--ag-week", help="the week's build directory (holds week.toml)")
+    group.addoption("--ag-results", help="where to write results.json")
+    group.addoption("--ag-slot", type=int, default=0, help="sandbox slot (parallel jobs)")
+    group.addoption("--ag-visibility", default="visible",
+                    help="Gradescope visibility of the tests' results")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "points(n): what passing this test is worth")
+    config.addinivalue_line("markers", "question(id): the week.toml question it grades")
+    if config.getoption("--ag-results"):
+        config.pluginmanager.register(GradingRecorder(config), "autograder-recorder")
+
+
+# -- fixtures -----------------------------------------------------------------
+@pytest.fixture(scope="session")
+def week(pytestconfig) -> Week:
+    return Week.load(Path(pytestconfig.getoption("--ag-week")))
+
+
+@pytest.fixture(scope="session")
+def submission(pytestconfig):
+    """The submitted notebook, parsed and validated (never executed here)."""
+    path = Path(pytestconfig.getoption("--ag-notebook"))
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except FileNotFoundError:
+        raise SubmissionError(f"the submission {path.name} does not exist") from None
+    except Exception as error:
+        raise SubmissionError(
+            f"{path.name} is not a valid Jupyter notebook ({type(error).__name__}: "
+            f"{str(error)[:300]})") from None
+    if not any(cell.cell_type == "code" for cell in nb.cells):
+        raise SubmissionError(f"{path.name} has no code cells")
+    return nb
+
+
+@pytest.fixture(scope="session")
+def kernel_session(submission, week, pytestconfig):
+    from autograder.data import readable_paths, kernel_env
+
+    session = KernelSession(submission, detect(), week.limits,
+                            question_of_cell=week.question_of_cell(submission),
+                            slot=pytestconfig.getoption("--ag-slot"),
+                            readable=readable_paths(week.data), env=kernel_env(week.data))
+    try:
+        report = session.execute()
+        recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
+        if recorder:
+            recorder.execution = report
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture(scope="session")
+def execution(kernel_session):
+    return kernel_session.report
+
+
+@pytest.fixture(scope="session")
+def oracle(kernel_session) -> Oracle:
+    return Oracle(kernel_session)
+
+
+@pytest.fixture(scope="session")
+def answer_source(submission, week):
+    """``answer_source("q1")``: the source of the cells answering q1 (text only)."""
+    def source(question: str) -> str:
+        wanted = set(week.questions[question].cells)
+        cells = [cell.source for cell in submission.cells if cell.cell_type == "code"
+                 and cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") in wanted]
+        if not cells:
+            raise SubmissionError(
+                f"the notebook has no answer cell for {question} (cells tagged "
+                f"{sorted(wanted)}); answer in the cells of the released notebook")
+        return "\n".join(cells)
+    return source
+
+
+# -- recording results --------------------------------------------------------
+class GradingRecorder:
+    def __init__(self, config):
+        self.config = config
+        self.week = Week.load(Path(config.getoption("--ag-week")))
+        self.results = ResultsFile(Path(config.getoption("--ag-results")))
+        self.tests: dict[str, TestResult] = {}
+        self.execution = None
+        self.started = time.monotonic()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        visibility = config.getoption("--ag-visibility")
+        for item in items:
+            points = item.get_closest_marker("points")
+            question = item.get_closest_marker("question")
+            if points is None or question is None or question.args[0] not in self.week.questions:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: every graded test needs @pytest.mark.points(n) and "
+                    f"@pytest.mark.question(id) with an id from week.toml")
+            qid = question.args[0]
+            doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
+            self.tests[item.nodeid] = TestResult(
+                name=f"{qid} ({self.week.questions[qid].title}): {doc}",
+                question=qid, max_score=float(points.args[0]), visibility=visibility)
+        self.write(final=False)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        result = self.tests.get(item.nodeid)
+        if result is None:
+            return
+        if report.when == "call" and report.passed:
+            result.passed()
+        elif report.failed or (report.when == "setup" and report.skipped):
+            result.failed(self.message(call, result.question))
+        if report.when == "teardown":
+            self.write(final=False)
+
+    def message(self, call, question: str) -> str:
+        error = call.excinfo.value if call.excinfo else None
+        if isinstance(error, AssertionError):  # includes OracleError and SubmissionError
+            text = str(error).strip() or "this check failed"
+        elif call.excinfo and call.excinfo.typename == "Skipped":
+            text = str(error)
+        else:
+            # A bug in a test, not in the submission: say so without showing the
+            # test's code (the traceback goes to the grader's log only).
+            text = (f"the grader itself failed on this check ({type(error).__name__}); "
+                    "this is not your fault, please tell your instructor")
+        if self.execution and not isinstance(error, SubmissionError):
+            text += "".join(f"\n{_describe_problem(p)}" for p in self.execution.problems(question))
+        return text
+
+    def pytest_sessionfinish(self, session):
+        self.write(final=True)
+
+    def write(self, final: bool):
+        extra = {"final": final, "isolation": detect().describe()}
+        if self.execution:
+            extra["execution"] = self.execution.to_json()
+        self.results.write(self.week, list(self.tests.values()),
+                           seconds=time.monotonic() - self.started, extra=extra)
+
+
+def _describe_problem(problem) -> str:
+    where = f"cell {problem.index}"
+    if problem.status == "error" and "NotImplementedError" in problem.message:
+        return f"Your notebook: {where} is not answered yet (it still raises NotImplementedError)."
+    return f"Your notebook: {where} {problem.message}."

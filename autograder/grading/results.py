@@ -1,0 +1,125 @@
+"""Gradescope's results.json, the class gradebook, and the summary table.
+
+results.json follows Gradescope's autograder specification: a top-level
+``score`` and ``tests[]`` with ``name``, ``score``, ``max_score``, ``status``,
+``output`` and ``visibility``. Our own details (question ids, what happened to
+each cell, the sandbox used) go in the spec's ``extra_data`` fields.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+NOT_RUN = "not run: grading stopped before this check"
+
+
+@dataclass
+class TestResult:
+    name: str
+    question: str
+    max_score: float
+    visibility: str = "visible"
+    status: str = "failed"
+    score: float = 0.0
+    output: str = NOT_RUN
+
+    def passed(self) -> None:
+        self.status, self.score, self.output = "passed", self.max_score, ""
+
+    def failed(self, message: str) -> None:
+        # The first failure (setup or call) is the informative one.
+        if self.status != "failed" or self.output == NOT_RUN:
+            self.status, self.score, self.output = "failed", 0.0, message
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "score": self.score, "max_score": self.max_score,
+                "status": self.status, "output": self.output,
+                "visibility": self.visibility, "extra_data": {"question": self.question}}
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+class ResultsFile:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, week, tests: list[TestResult], *, seconds: float, extra: dict) -> dict:
+        data = results_json(week, tests, seconds=seconds, extra=extra)
+        write_atomically(self.path, json.dumps(data, indent=1) + "\n")
+        return data
+
+
+def results_json(week, tests: list[TestResult], *, seconds: float, extra: dict) -> dict:
+    score = sum(t.score for t in tests)
+    total = sum(t.max_score for t in tests)
+    lines = [f"{week.title}: {score:g} / {total:g} points"]
+    for qid, question in week.questions.items():
+        mine = [t for t in tests if t.question == qid]
+        got = sum(t.score for t in mine)
+        out_of = sum(t.max_score for t in mine)
+        lines.append(f"  {qid} {question.title}: {got:g} / {out_of:g}")
+    return {
+        "score": score,
+        "execution_time": round(seconds, 1),
+        "output": "\n".join(lines),
+        "stdout_visibility": "hidden",
+        "tests": [t.to_json() for t in tests],
+        "extra_data": {"week": week.name, **extra},
+    }
+
+
+def question_scores(results: dict) -> dict[str, tuple[float, float]]:
+    scores: dict[str, list[float]] = {}
+    for test in results.get("tests", []):
+        qid = test.get("extra_data", {}).get("question", "?")
+        got, out_of = scores.setdefault(qid, [0.0, 0.0])
+        scores[qid] = [got + test["score"], out_of + test["max_score"]]
+    return {q: (s[0], s[1]) for q, s in scores.items()}
+
+
+def gradebook_csv(week, graded: dict[str, dict]) -> str:
+    """One row per submission, one column per question, then the total."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["submission", *week.questions, "total", "max"])
+    for name, results in sorted(graded.items()):
+        per_question = question_scores(results)
+        total = sum(got for got, _ in per_question.values())
+        out_of = sum(most for _, most in per_question.values())
+        writer.writerow([name, *(f"{per_question.get(q, (0, 0))[0]:g}" for q in week.questions),
+                         f"{total:g}", f"{out_of:g}"])
+    return buffer.getvalue()
+
+
+def summary_table(week, graded: dict[str, dict]) -> str:
+    questions = list(week.questions)
+    header = ["submission", *questions, "total", "notes"]
+    rows = []
+    for name, results in sorted(graded.items()):
+        per_question = question_scores(results)
+        total = sum(got for got, _ in per_question.values())
+        out_of = sum(most for _, most in per_question.values())
+        notes = results.get("extra_data", {}).get("note", "")
+        rows.append([name, *(f"{per_question.get(q, (0, 0))[0]:g}/{per_question.get(q, (0, 0))[1]:g}"
+                             for q in questions), f"{total:g}/{out_of:g}", notes])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
+             for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

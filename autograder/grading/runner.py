@@ -1,0 +1,85 @@
+"""Grades one notebook: a pytest process of its own, a hard wall-clock limit,
+and a results.json that exists whatever happened.
+
+The pytest process (trusted) rewrites results.json after every test, so if it
+is killed (time limit, crash) the finished tests keep their scores and the rest
+are marked as not run. If it never got as far as listing the tests, the result
+is a single failed entry saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from autograder.grading.results import NOT_RUN, write_atomically
+from autograder.weeks import Week
+
+# Beyond the notebook's own budget: kernel start, probe questions, teardown.
+GRADING_MARGIN = 300.0
+
+
+def grade_notebook(week: Week, notebook: Path, results_path: Path, *,
+                   tests: Path | None = None, slot: int = 0, log: Path | None = None,
+                   visibility: str = "visible") -> dict:
+    tests = tests or week.directory / "tests"
+    results_path.unlink(missing_ok=True)
+    command = [
+        sys.executable, "-m", "pytest", str(tests),
+        "-p", "autograder.grading.plugin", "-p", "no:cacheprovider",
+        "--assert=plain", "-q", "--no-header", "--rootdir", str(tests),
+        f"--ag-notebook={notebook}", f"--ag-week={week.directory}",
+        f"--ag-results={results_path}", f"--ag-slot={slot}",
+        f"--ag-visibility={visibility}",
+    ]
+    limit = week.limits.total_time + GRADING_MARGIN
+    started = time.monotonic()
+    log_handle = open(log, "w") if log else subprocess.DEVNULL
+    try:
+        process = subprocess.Popen(command, stdout=log_handle, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True,
+                                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        try:
+            code = process.wait(timeout=limit)
+            stop = None if code in (0, 1) else f"the grader exited with code {code}"
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            stop = f"grading took longer than {limit:.0f} s and was stopped"
+    finally:
+        if log:
+            log_handle.close()
+    return finish_results(week, results_path, stop, time.monotonic() - started)
+
+
+def finish_results(week: Week, results_path: Path, stop: str | None, seconds: float) -> dict:
+    """Make sure a complete results.json exists; return it."""
+    try:
+        results = json.loads(results_path.read_text())
+        complete = results.get("extra_data", {}).get("final") is True
+    except (FileNotFoundError, json.JSONDecodeError):
+        results, complete = None, False
+    if results is not None and complete and stop is None:
+        return results
+    reason = stop or "the grader stopped unexpectedly"
+    if results is None:
+        results = {
+            "score": 0.0, "execution_time": round(seconds, 1),
+            "output": f"{week.title}: not graded: {reason}",
+            "tests": [{"name": "grading", "score": 0.0, "max_score": 0.0, "status": "failed",
+                       "output": f"not graded: {reason}", "visibility": "visible",
+                       "extra_data": {"question": "-"}}],
+            "extra_data": {"week": week.name},
+        }
+    for test in results.get("tests", []):
+        if test.get("output") == NOT_RUN:
+            test["output"] = f"not run: {reason}"
+    results["score"] = sum(t["score"] for t in results.get("tests", []))
+    results.setdefault("extra_data", {}).update(final=True, note=reason)
+    write_atomically(results_path, json.dumps(results, indent=1) + "\n")
+    return results

@@ -1,0 +1,222 @@
+"""Runs a submission's code cells in its confined kernel, within budgets.
+
+Reads top to bottom like nbclient's own ``execute``, which it builds on: start
+the kernel, install the probe, run each code cell, record what happened. The
+differences are the budgets and recovery. A cell that outlives its timeout is
+interrupted; a cell that kills or wedges the kernel is recorded, the kernel is
+restarted and the notebook re-run without that cell (at most ``limits.restarts``
+times, within ``limits.total_time``). Output beyond ``limits.output_kb`` is
+dropped with a note. Whatever happens, ``run`` returns a report; it never hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+
+from .kernel import Sandbox, SandboxKernelManager
+
+PROBE_SOURCE = (Path(__file__).with_name("probe.py")).read_text()
+
+SEED_SOURCE = """
+import random as _ag_random, numpy as _ag_np
+_ag_random.seed(0); _ag_np.random.seed(0)
+try:
+    import keras as _ag_keras, tensorflow as _ag_tf
+    _ag_keras.utils.set_random_seed(0)
+    _ag_tf.config.experimental.enable_op_determinism()
+    del _ag_keras, _ag_tf
+except ImportError:
+    pass
+del _ag_random, _ag_np
+"""
+
+INTERRUPT_GRACE = 10.0  # seconds a cell gets to stop after an interrupt
+
+
+@dataclass
+class CellOutcome:
+    index: int  # position of the cell in the notebook
+    question: str | None
+    status: str  # ok | error | timeout | killed-kernel | skipped | out-of-time
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class ExecutionReport:
+    cells: list[CellOutcome] = field(default_factory=list)
+    restarts: int = 0
+    seconds: float = 0.0
+    output_truncated: bool = False
+    fatal: str = ""  # set when no kernel is left to ask questions
+
+    def problems(self, question: str | None = None) -> list[CellOutcome]:
+        return [c for c in self.cells if c.status != "ok"
+                and (question is None or c.question == question)]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class CappedClient(NotebookClient):
+    """nbclient's client, keeping at most ``max_output_bytes`` of output."""
+
+    def __init__(self, nb, km, max_output_bytes: int, **kw):
+        super().__init__(nb, km=km, **kw)
+        self.max_output_bytes = max_output_bytes
+        self.output_bytes = 0
+        self.truncated = False
+
+    def output(self, outs, msg, display_id, cell_index):
+        self.output_bytes += len(json.dumps(msg["content"], default=str))
+        if self.output_bytes <= self.max_output_bytes:
+            return super().output(outs, msg, display_id, cell_index)
+        if not self.truncated:
+            self.truncated = True
+            outs.append(NotebookNode(output_type="stream", name="stderr", text=(
+                f"[autograder] output beyond {self.max_output_bytes // 1024} KB dropped\n")))
+        return None
+
+
+class NotebookRunner:
+    """Executes one notebook in a sandbox and keeps the kernel for questions."""
+
+    def __init__(self, nb: NotebookNode, sandbox: Sandbox, question_of_cell: dict[int, str]):
+        self.nb = nb
+        self.sandbox = sandbox
+        self.limits = sandbox.limits
+        self.question_of_cell = question_of_cell
+        self.km: SandboxKernelManager | None = None
+        self.client: CappedClient | None = None
+        self.report = ExecutionReport()
+
+    async def run(self) -> ExecutionReport:
+        start = time.monotonic()
+        self.deadline = start + self.limits.total_time
+        skip: dict[int, CellOutcome] = {}
+        while True:
+            failure = await self._attempt(skip)
+            if failure is None or self.report.restarts >= self.limits.restarts \
+                    or time.monotonic() >= self.deadline:
+                break
+            skip[failure.index] = failure
+            self.report.restarts += 1
+            await self.shutdown()
+            self.sandbox.kill_processes()
+            self.sandbox.reset()
+        self.report.seconds = time.monotonic() - start
+        self.report.output_truncated = bool(self.client and self.client.truncated)
+        if not self.report.fatal and not await self.alive():
+            self.report.fatal = "the notebook's kernel is not running after execution"
+        return self.report
+
+    async def _attempt(self, skip: dict[int, CellOutcome]) -> CellOutcome | None:
+        """Run every cell once; return the cell that killed the kernel, if any."""
+        self.report.cells = []
+        self.km = SandboxKernelManager(self.sandbox,
+                                       max_message_bytes=self.limits.output_kb * 1024 + 2**26)
+        self.client = CappedClient(self.nb, self.km,
+                                   max_output_bytes=self.limits.output_kb * 1024,
+                                   allow_errors=True, interrupt_on_timeout=False,
+                                   timeout_func=self._cell_timeout, startup_timeout=120,
+                                   iopub_timeout=10, raise_on_iopub_timeout=False)
+        try:
+            # The kernel's own stdout/stderr (not cell output) go to a log outside
+            # the sandbox, capped by the kernel's RLIMIT_FSIZE.
+            with open(self.sandbox.root / "kernel.log", "ab") as log:
+                await self.km.start_kernel(env=self.sandbox.kernel_env(),
+                                           cwd=str(self.sandbox.home), stdout=log, stderr=log)
+            self.client.kc = self.km.client()
+            self.client.kc.start_channels()
+            await self.client.kc.wait_for_ready(timeout=120)
+            await self._run_source(PROBE_SOURCE + SEED_SOURCE)
+        except Exception as error:
+            self.report.fatal = f"the sandboxed kernel did not start: {error}"
+            return None
+        for index, cell in enumerate(self.nb.cells):
+            if cell.cell_type != "code":
+                continue
+            question = self.question_of_cell.get(index)
+            if index in skip:
+                earlier = skip[index]
+                self.report.cells.append(CellOutcome(
+                    index, question, "skipped",
+                    f"not run again: on an earlier run it {earlier.message}"))
+                continue
+            if time.monotonic() >= self.deadline:
+                self.report.cells.append(CellOutcome(
+                    index, question, "out-of-time",
+                    f"not run: the notebook used its {self.limits.total_time:.0f} s budget"))
+                continue
+            outcome = await self._run_cell(cell, index, question)
+            self.report.cells.append(outcome)
+            if outcome.status in ("killed-kernel", "timeout") and not await self.alive():
+                return outcome
+        return None
+
+    async def _run_cell(self, cell, index: int, question: str | None) -> CellOutcome:
+        began = time.monotonic()
+        outcome = CellOutcome(index, question, "ok")
+        try:
+            await self.client.async_execute_cell(cell, index)
+            error = next((o for o in cell.get("outputs", []) if o.output_type == "error"), None)
+            if error is not None:
+                outcome.status = "error"
+                outcome.message = f"raised {error.ename}: {error.evalue}"[:500]
+        except CellTimeoutError:
+            outcome.status = "timeout"
+            outcome.message = f"ran longer than its {self._cell_timeout(cell):.0f} s limit"
+            if not await self._interrupt():
+                await self.shutdown()
+        except DeadKernelError:
+            outcome.status = "killed-kernel"
+            outcome.message = ("stopped the kernel (it crashed, was killed, or ran out of "
+                               f"memory: the limit is {self.limits.memory_mb} MB)")
+        outcome.seconds = time.monotonic() - began
+        return outcome
+
+    def _cell_timeout(self, cell) -> int:
+        remaining = self.deadline - time.monotonic()
+        return max(1, int(min(self.limits.cell_timeout, remaining)))
+
+    async def _interrupt(self) -> bool:
+        """Interrupt a cell that ran too long; True when the kernel answers again."""
+        try:
+            await self.km.interrupt_kernel()
+            return await self._run_source("pass", timeout=INTERRUPT_GRACE)
+        except Exception:
+            return False
+
+    async def _run_source(self, source: str, timeout: float = 120) -> bool:
+        kc = self.client.kc
+        msg_id = kc.execute(source, silent=True, store_history=False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                reply = await kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+            except Exception:
+                return False
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply["content"].get("status") == "ok"
+        return False
+
+    async def alive(self) -> bool:
+        return bool(self.km and self.km.has_kernel and await self.km.is_alive())
+
+    async def shutdown(self) -> None:
+        if self.client and self.client.kc:
+            self.client.kc.stop_channels()
+        if self.km and self.km.has_kernel:
+            try:
+                await asyncio.wait_for(self.km.shutdown_kernel(now=True), 30)
+            except Exception:
+                pass
+        self.sandbox.kill_processes()

@@ -1,0 +1,31 @@
+"""The budgets a student's notebook runs under (set per week in week.toml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Limits:
+    cell_timeout: float = 300.0  # seconds one cell may run
+    total_time: float = 900.0  # seconds for the whole notebook, restarts included
+    memory_mb: int = 4096  # resident memory of the kernel and its children
+    processes: int = 512  # tasks (threads count) the sandbox uid may have
+    output_kb: int = 1024  # notebook output kept; the rest is dropped with a note
+    file_mb: int = 512  # largest file the kernel may write
+    restarts: int = 2  # times the kernel is restarted after it died or hung
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> "Limits":
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown limits {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**values)
+
+    @property
+    def cpu_seconds(self) -> int:
+        # CPU time is summed over threads, so allow every core for the whole budget.
+        import os
+
+        return int(self.total_time * (os.cpu_count() or 1) + 60)

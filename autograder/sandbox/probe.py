@@ -1,0 +1,166 @@
+"""Answers the grader's questions from inside the student's kernel.
+
+This file's source is sent to the kernel before the student's first cell and
+installs one name, ``__ag_probe__``. It is *not* trusted: student code can
+replace or break it, and the grader treats every answer as untrusted data. Its
+only job is to turn live objects into plain data: JSON values and arrays as
+``.npy`` bytes, which the grader loads without pickle and validates.
+
+Each request is ``__ag_probe__.handle('<json>')``; the answer is published as one
+display message of type ``application/vnd.autograder.reply+json``.
+"""
+
+
+def _install(namespace):
+    import base64
+    import io
+    import json
+
+    import numpy as np
+    from IPython import get_ipython
+    from IPython.display import display
+
+    mime = "application/vnd.autograder.reply+json"
+    user_ns = get_ipython().user_ns
+
+    def lookup(name):
+        if name not in user_ns:
+            raise LookupError(f"the notebook defines no variable named `{name}`")
+        return user_ns[name]
+
+    def to_array(value):
+        if hasattr(value, "numpy"):
+            value = value.numpy()
+        return np.asarray(value)
+
+    def encode(array):
+        buffer = io.BytesIO()
+        np.save(buffer, to_array(array), allow_pickle=False)
+        return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+    def plain(value):
+        """JSON-able copy of numbers, strings, lists and dicts; arrays become lists."""
+        if isinstance(value, (bool, int, float, str)) or value is None:
+            return value
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        array = to_array(value)
+        if array.dtype.kind in "biuf":
+            return array.tolist()
+        raise TypeError(f"a value of type {type(value).__name__} is not plain data")
+
+    def layer_info(layer):
+        config = layer.get_config()
+        info = {"class_name": type(layer).__name__, "name": layer.name,
+                "params": int(layer.count_params()) if layer.built else 0}
+        for key in ("units", "filters", "kernel_size", "pool_size", "strides", "rate",
+                    "return_sequences", "output_dim", "input_dim", "max_tokens",
+                    "output_mode", "ngrams", "kernel_regularizer", "activity_regularizer"):
+            if key in config:
+                info[key] = plain(config[key]) if not isinstance(config[key], dict) \
+                    else config[key].get("class_name", str(config[key]))
+        activation = config.get("activation")
+        if activation is not None:
+            info["activation"] = activation if isinstance(activation, str) else \
+                getattr(activation, "__name__", str(activation))
+        for attr in ("layer", "forward_layer"):  # wrappers such as Bidirectional
+            if hasattr(layer, attr):
+                info["wrapped"] = type(getattr(layer, attr)).__name__
+        try:
+            info["output_shape"] = plain(layer.output.shape)
+        except Exception:
+            pass
+        return info
+
+    def describe(name):
+        model = lookup(name)
+        kind = [c.__module__ + "." + c.__name__ for c in type(model).__mro__]
+        info = {"type": type(model).__name__, "mro": kind}
+        if hasattr(model, "layers") and hasattr(model, "count_params"):
+            layers = [layer_info(layer) for layer in model.layers]
+            optimizer = getattr(model, "optimizer", None)
+            iterations = getattr(optimizer, "iterations", None) if optimizer else None
+            info.update(
+                layers=layers,
+                params=int(model.count_params()) if model.built else 0,
+                built=bool(model.built),
+                optimizer=type(optimizer).__name__ if optimizer is not None else None,
+                iterations=int(to_array(iterations)) if iterations is not None else 0,
+                loss=str(getattr(model, "loss", None)),
+            )
+        return info, {}
+
+    def weights(name):
+        model = lookup(name)
+        return {"count": len(model.get_weights())}, {
+            f"w{i}": w for i, w in enumerate(model.get_weights())}
+
+    def predict(name, inputs, batch_size=256):
+        model = lookup(name)
+        data = np.load(inputs, allow_pickle=False)
+        return {}, {"outputs": model.predict(data, batch_size=batch_size, verbose=0)}
+
+    def call(name, inputs=None, kwargs=None):
+        function = lookup(name)
+        args = []
+        if inputs:
+            with np.load(inputs, allow_pickle=False) as files:
+                args = [files[f"a{i}"] for i in range(len(files.files))]
+        result = function(*args, **(kwargs or {}))
+        if isinstance(result, (list, tuple)):
+            return {"count": len(result)}, {f"r{i}": r for i, r in enumerate(result)}
+        return {"count": 1}, {"r0": result}
+
+    def value(name):
+        found = lookup(name)
+        try:
+            return {"value": plain(found)}, {}
+        except TypeError:
+            return {"value": None}, {"array": found}
+
+    def figures():
+        import matplotlib.pyplot as plt
+
+        result, arrays = [], {}
+        for number in plt.get_fignums():
+            figure = plt.figure(number)
+            axes_info = []
+            for a, axes in enumerate(figure.axes):
+                lines = []
+                for l, line in enumerate(axes.get_lines()):
+                    key = f"f{number}a{a}l{l}"
+                    arrays[key + "x"] = np.asarray(line.get_xdata(), dtype=float)
+                    arrays[key + "y"] = np.asarray(line.get_ydata(), dtype=float)
+                    lines.append({"label": str(line.get_label()), "key": key})
+                axes_info.append({"title": axes.get_title(), "xlabel": axes.get_xlabel(),
+                                  "ylabel": axes.get_ylabel(), "lines": lines})
+            result.append({"number": number, "axes": axes_info})
+        return {"figures": result}, arrays
+
+    handlers = {"describe": describe, "weights": weights, "predict": predict,
+                "call": call, "value": value, "figures": figures}
+
+    def handle(request_json):
+        request = json.loads(request_json)
+        reply = {"id": request.get("id")}
+        try:
+            handler = handlers[request["kind"]]
+            data, arrays = handler(**request.get("args", {}))
+            reply.update(ok=True, data=plain(data),
+                         arrays={k: encode(v) for k, v in arrays.items()})
+        except Exception as error:  # reported to the grader as plain text
+            reply.update(ok=False, error=f"{type(error).__name__}: {error}"[:2000])
+        display({mime: reply}, raw=True)
+
+    class Probe:
+        pass
+
+    probe = Probe()
+    probe.handle = handle
+    namespace["__ag_probe__"] = probe
+
+
+_install(get_ipython().user_ns)  # noqa: F821  (runs inside IPython)
+del _install

@@ -1,0 +1,115 @@
+"""Where a week's files are, and its grading config (``week.toml``).
+
+A course repository holds, per week::
+
+    source/<week>/       instructor material: notebook with solutions, week.toml,
+                         tests/ (hidden pytest checks), checks/ (public checks)
+    release/<week>/      what students get (written by ``autograder compile``)
+    assignments/<week>/  the week's autograder build: config and every test
+
+``week.toml`` names the questions (with the nbgrader grade_ids of the cells that
+answer them), the thresholds hidden tests read, and the sandbox limits.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbformat import NotebookNode
+
+from autograder.sandbox.limits import Limits
+
+CONFIG_NAME = "week.toml"
+
+
+def course_root() -> Path:
+    """The course repository: $AUTOGRADER_COURSE, else the one this package lives in."""
+    if os.environ.get("AUTOGRADER_COURSE"):
+        return Path(os.environ["AUTOGRADER_COURSE"]).resolve()
+    return Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    title: str
+    cells: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Week:
+    name: str
+    title: str
+    notebook: str
+    questions: dict[str, Question]
+    thresholds: dict = field(default_factory=dict)
+    limits: Limits = Limits()
+    data: tuple[str, ...] = ()  # data sets the kernel may read (see autograder.data)
+    directory: Path = Path(".")
+
+    @classmethod
+    def load(cls, directory: Path) -> "Week":
+        path = Path(directory) / CONFIG_NAME
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise SystemExit(f"error: {path} does not exist") from None
+        except tomllib.TOMLDecodeError as error:
+            raise SystemExit(f"error: {path} is not valid TOML: {error}") from None
+        questions = {
+            qid: Question(qid, q["title"], tuple(q.get("cells", [qid])))
+            for qid, q in raw.get("questions", {}).items()
+        }
+        if not questions:
+            raise SystemExit(f"error: {path} declares no [questions.*]")
+        return cls(
+            name=Path(directory).name,
+            title=raw.get("title", Path(directory).name),
+            notebook=raw["notebook"],
+            questions=questions,
+            thresholds=raw.get("thresholds", {}),
+            limits=Limits.from_mapping(raw.get("limits", {})),
+            data=tuple(raw.get("data", [])),
+            directory=Path(directory),
+        )
+
+    def question_of_cell(self, nb: NotebookNode) -> dict[int, str]:
+        """Cell index -> question id, from the cells' nbgrader grade_id."""
+        owner = {grade_id: q.id for q in self.questions.values() for grade_id in q.cells}
+        mapping = {}
+        for index, cell in enumerate(nb.cells):
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if grade_id in owner:
+                mapping[index] = owner[grade_id]
+        return mapping
+
+
+class Course:
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root or course_root())
+
+    def weeks(self) -> list[str]:
+        source = self.root / "source"
+        return sorted(p.name for p in source.iterdir() if (p / CONFIG_NAME).exists())
+
+    def source(self, week: str) -> Path:
+        path = self.root / "source" / week
+        if not (path / CONFIG_NAME).exists():
+            known = ", ".join(self.weeks()) or "none"
+            raise SystemExit(f"error: no week '{week}' in {self.root / 'source'} (known: {known})")
+        return path
+
+    def release(self, week: str) -> Path:
+        return self.root / "release" / week
+
+    def build(self, week: str) -> Path:
+        return self.root / "assignments" / week
+
+    def built_week(self, week: str) -> Week:
+        build = self.build(week)
+        if not (build / CONFIG_NAME).exists():
+            raise SystemExit(f"error: {week} is not compiled; run `autograder compile {week}`")
+        return Week.load(build)
