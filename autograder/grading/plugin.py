@@ -19,8 +19,6 @@ students is its failure *message* only: never a traceback, never test source.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 
@@ -92,6 +90,9 @@ def kernel_session(submission, week, pytestconfig):
         recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
         if recorder:
             recorder.execution = report
+            # The executed notebook (student output only) for TAs and feedback.
+            executed = recorder.results.path.with_name("executed.ipynb")
+            nbformat.write(submission, executed)
         yield session
     finally:
         session.close()
@@ -190,7 +191,7 @@ class GradingRecorder:
 
 
 def _describe_problem(problem) -> str:
-    where = f"cell {problem.index}"
+    where = f"cell {problem.index + 1}"
     if problem.status == "error" and "NotImplementedError" in problem.message:
         return f"Your notebook: {where} is not answered yet (it still raises NotImplementedError)."
     return f"Your notebook: {where} {problem.message}."

@@ -1,26 +1,24 @@
 """Answers the grader's questions from inside the student's kernel.
 
 This file's source is sent to the kernel before the student's first cell and
-installs one name, ``__ag_probe__``. It is *not* trusted: student code can
+registers a comm target and leaves no names behind. It is *not* trusted: student code can
 replace or break it, and the grader treats every answer as untrusted data. Its
 only job is to turn live objects into plain data: JSON values and arrays as
 ``.npy`` bytes, which the grader loads without pickle and validates.
 
-Each request is ``__ag_probe__.handle('<json>')``; the answer is published as one
-display message of type ``application/vnd.autograder.reply+json``.
+Requests arrive as Jupyter comm messages (target ``autograder.probe``), not as
+code to execute: IPython's input transformers, AST transformers and cell hooks,
+which student code can install, never see them. The answer is sent back on the
+same comm.
 """
 
 
-def _install(namespace):
+def _install():
     import base64
     import io
-    import json
-
     import numpy as np
     from IPython import get_ipython
-    from IPython.display import display
 
-    mime = "application/vnd.autograder.reply+json"
     user_ns = get_ipython().user_ns
 
     def lookup(name):
@@ -142,8 +140,7 @@ def _install(namespace):
     handlers = {"describe": describe, "weights": weights, "predict": predict,
                 "call": call, "value": value, "figures": figures}
 
-    def handle(request_json):
-        request = json.loads(request_json)
+    def answer(request):
         reply = {"id": request.get("id")}
         try:
             handler = handlers[request["kind"]]
@@ -152,15 +149,14 @@ def _install(namespace):
                          arrays={k: encode(v) for k, v in arrays.items()})
         except Exception as error:  # reported to the grader as plain text
             reply.update(ok=False, error=f"{type(error).__name__}: {error}"[:2000])
-        display({mime: reply}, raw=True)
+        return reply
 
-    class Probe:
-        pass
+    def on_open(comm, message):
+        comm.send(answer(message["content"]["data"]))
+        comm.close()
 
-    probe = Probe()
-    probe.handle = handle
-    namespace["__ag_probe__"] = probe
+    get_ipython().kernel.comm_manager.register_target("autograder.probe", on_open)
 
 
-_install(get_ipython().user_ns)  # noqa: F821  (runs inside IPython)
+_install()
 del _install

@@ -9,7 +9,6 @@ validates them.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 
@@ -20,7 +19,7 @@ from .isolation import Isolation
 from .kernel import Sandbox
 from .limits import Limits
 
-REPLY_MIME = "application/vnd.autograder.reply+json"
+PROBE_TARGET = "autograder.probe"  # registered by probe.py
 
 
 class KernelUnavailable(RuntimeError):
@@ -53,12 +52,14 @@ class KernelSession:
     async def _ask(self, kind: str, args: dict, timeout: float) -> dict:
         kc = self.runner.client.kc
         request_id = uuid.uuid4().hex
-        request = json.dumps({"id": request_id, "kind": kind, "args": args})
-        msg_id = kc.execute(f"__ag_probe__.handle({request!r})", silent=False,
-                            store_history=False, allow_stdin=False)
+        comm_open = kc.session.msg("comm_open", {
+            "comm_id": request_id, "target_name": PROBE_TARGET,
+            "data": {"id": request_id, "kind": kind, "args": args}})
+        kc.shell_channel.send(comm_open)
+        msg_id = comm_open["header"]["msg_id"]
         deadline = time.monotonic() + timeout
-        reply, done = None, False
-        while not done:
+        reply = None
+        while reply is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 await self._recover()
@@ -72,17 +73,14 @@ class KernelSession:
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             content = msg["content"]
-            if msg["msg_type"] == "display_data" and reply is None:
-                candidate = content.get("data", {}).get(REPLY_MIME)
-                if isinstance(candidate, dict) and candidate.get("id") == request_id:
-                    reply = candidate
-            elif msg["msg_type"] == "error" and reply is None:
-                reply = {"ok": False, "error": f"{content.get('ename')}: {content.get('evalue')}"}
+            if msg["msg_type"] == "comm_msg" and content.get("comm_id") == request_id:
+                reply = content.get("data")
+            elif msg["msg_type"] == "comm_close" and content.get("comm_id") == request_id:
+                raise KernelUnavailable("the notebook's kernel closed the request without an "
+                                        "answer (was the grader's probe removed or replaced?)")
             elif msg["msg_type"] == "status" and content.get("execution_state") == "idle":
-                done = True
-        if reply is None:
-            raise KernelUnavailable("the notebook's kernel gave no answer (was the grader's "
-                                    "probe removed or replaced?)")
+                raise KernelUnavailable("the notebook's kernel gave no answer (was the "
+                                        "grader's probe removed or replaced?)")
         return reply
 
     async def _recover(self) -> None:

@@ -1,0 +1,99 @@
+"""Week-1 submissions for tests and the demo, built from the release notebook.
+
+Each submission is the released notebook with some answer cells filled in (and,
+for the hostile ones, extra cells). Run as a script to refresh the samples kept
+in source/week1/samples/ (a test checks they are up to date):
+
+    .venv/bin/python tests/week1_submissions.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE = ROOT / "release" / "week1" / "week1.ipynb"
+SAMPLES = ROOT / "source" / "week1" / "samples"
+
+SEQUENTIAL = """
+sequential_model = keras.Sequential([
+    keras.Input(shape=(4,)),
+    layers.Dense(8, activation="relu"),
+    layers.Dense(3, activation="softmax"),
+])
+"""
+FUNCTIONAL = """
+x_in = keras.Input(shape=(4,))
+x = layers.Dense(8, activation="relu")(x_in)
+functional_model = keras.Model(inputs=x_in, outputs=layers.Dense(3, activation="softmax")(x))
+"""
+SUBCLASS = """
+class IrisNet(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.first = layers.Dense(8, activation="relu")
+        self.second = layers.Dense(3, activation="softmax")
+
+    def call(self, inputs):
+        return self.second(self.first(inputs))
+
+
+subclass_model = IrisNet()
+"""
+# Near misses, each wrong in one way a student plausibly gets wrong.
+FUNCTIONAL_TANH = FUNCTIONAL.replace('activation="relu"', 'activation="tanh"')
+SEQUENTIAL_WIDE_SIGMOID = SEQUENTIAL.replace('Dense(8, activation="relu")',
+                                             'Dense(16, activation="sigmoid")')
+FUNCTIONAL_BY_ADD = """
+functional_model = keras.Sequential()
+functional_model.add(keras.Input(shape=(4,)))
+functional_model.add(layers.Dense(8, activation="relu"))
+functional_model.add(layers.Dense(3, activation="softmax"))
+"""
+NOT_TRAINED = "subclass_history = None  # forgot to train"
+
+
+def submission(answers: dict[str, str], extra: list[str] = ()) -> nbformat.NotebookNode:
+    """The release notebook with cells (by nbgrader grade_id) replaced, plus extra cells."""
+    nb = nbformat.read(RELEASE, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id].strip()
+    for number, code in enumerate(extra):
+        cell = new_code_cell(code.strip())
+        cell["id"] = f"extra-{number}"
+        nb.cells.append(cell)
+    return nb
+
+
+# name -> (answers, points per question the answers deserve)
+SAMPLE_SUBMISSIONS = {
+    "correct": ({"q1": SEQUENTIAL, "q2": FUNCTIONAL, "q3": SUBCLASS},
+                {"q1": 6, "q2": 6, "q3": 6}),
+    # q2's hidden layer uses tanh (loses the activation point), q3 not attempted.
+    "partial": ({"q1": SEQUENTIAL, "q2": FUNCTIONAL_TANH}, {"q1": 6, "q2": 5, "q3": 0}),
+    # q1: 16 sigmoid units (sizes and activations), q2 built with model.add
+    # (the asked way), q3 never trained (training steps and accuracy).
+    "wrong": ({"q1": SEQUENTIAL_WIDE_SIGMOID, "q2": FUNCTIONAL_BY_ADD, "q3": SUBCLASS,
+               "q3_train": NOT_TRAINED}, {"q1": 4, "q2": 5, "q3": 4}),
+    # q2's cell raises, q3's cell kills the kernel: the grader restarts it, skips
+    # that cell, and q1 keeps its points.
+    "crashing": ({"q1": SEQUENTIAL, "q2": "functional_model = keras.Model(inputs=undefined)",
+                  "q3": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"},
+                 {"q1": 6, "q2": 0, "q3": 0}),
+}
+
+
+def write_samples(folder: Path = SAMPLES) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (answers, _) in SAMPLE_SUBMISSIONS.items():
+        nbformat.write(submission(answers), folder / f"{name}.ipynb")
+
+
+if __name__ == "__main__":
+    write_samples(Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLES)
