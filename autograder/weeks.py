@@ -87,6 +87,20 @@ class Week:
         return mapping
 
 
+    def missing_answers(self, nb: NotebookNode) -> dict[str, str]:
+        """Question id -> message, for questions some of whose cells the notebook lacks."""
+        present = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") for cell in nb.cells}
+        messages = {}
+        for q in self.questions.values():
+            missing = [cell for cell in q.cells if cell not in present]
+            if missing:
+                messages[q.id] = (
+                    f"the notebook has no answer cell for {q.id} (missing the cell(s) "
+                    f"{missing} of the released notebook): answer in the released notebook's "
+                    "cells instead of deleting or re-creating them")
+        return messages
+
+
 class Course:
     def __init__(self, root: Path | None = None):
         self.root = Path(root or course_root())

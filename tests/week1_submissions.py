@@ -57,17 +57,20 @@ functional_model.add(layers.Dense(3, activation="softmax"))
 NOT_TRAINED = "subclass_history = None  # forgot to train"
 
 
-def submission(answers: dict[str, str], extra: list[str] = ()) -> nbformat.NotebookNode:
-    """The release notebook with cells (by nbgrader grade_id) replaced, plus extra cells."""
+def submission(answers: dict[str, str], extra: list[str] = (),
+               extra_first: bool = False) -> nbformat.NotebookNode:
+    """The release notebook with cells (by nbgrader grade_id) replaced, plus extra
+    cells at the end (or right after the setup cell, with ``extra_first``)."""
     nb = nbformat.read(RELEASE, as_version=4)
     for cell in nb.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id in answers:
             cell.source = answers[grade_id].strip()
+    position = 2 if extra_first else len(nb.cells)
     for number, code in enumerate(extra):
         cell = new_code_cell(code.strip())
         cell["id"] = f"extra-{number}"
-        nb.cells.append(cell)
+        nb.cells.insert(position + number, cell)
     return nb
 
 

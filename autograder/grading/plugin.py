@@ -90,6 +90,7 @@ def kernel_session(submission, week, pytestconfig):
         recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
         if recorder:
             recorder.execution = report
+            recorder.missing_answers = week.missing_answers(submission)
             # The executed notebook (student output only) for TAs and feedback.
             executed = recorder.results.path.with_name("executed.ipynb")
             nbformat.write(submission, executed)
@@ -116,9 +117,7 @@ def answer_source(submission, week):
         cells = [cell.source for cell in submission.cells if cell.cell_type == "code"
                  and cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") in wanted]
         if not cells:
-            raise SubmissionError(
-                f"the notebook has no answer cell for {question} (cells tagged "
-                f"{sorted(wanted)}); answer in the cells of the released notebook")
+            raise SubmissionError(week.missing_answers(submission).get(question, question))
         return "\n".join(cells)
     return source
 
@@ -131,6 +130,7 @@ class GradingRecorder:
         self.results = ResultsFile(Path(config.getoption("--ag-results")))
         self.tests: dict[str, TestResult] = {}
         self.execution = None
+        self.missing_answers: dict[str, str] = {}
         self.started = time.monotonic()
 
     @pytest.hookimpl(trylast=True)
@@ -175,6 +175,8 @@ class GradingRecorder:
             # test's code (the traceback goes to the grader's log only).
             text = (f"the grader itself failed on this check ({type(error).__name__}); "
                     "this is not your fault, please tell your instructor")
+        if question in self.missing_answers and self.missing_answers[question] not in text:
+            text += "\n" + self.missing_answers[question]
         if self.execution and not isinstance(error, SubmissionError):
             text += "".join(f"\n{_describe_problem(p)}" for p in self.execution.problems(question))
         return text

@@ -1,0 +1,68 @@
+"""Shared fixtures: grading a notebook exactly as `autograder grade` does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from autograder.grading.runner import grade_notebook  # noqa: E402
+from autograder.weeks import Course, Week  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def week1() -> Week:
+    return Course(ROOT).built_week("week1")
+
+
+@pytest.fixture
+def grade(tmp_path, week1):
+    """grade(nb or path, name, week=week1) -> results.json as a dict; files in tmp_path/name."""
+    def run(notebook, name: str = "submission", week: Week = week1) -> dict:
+        folder = tmp_path / name
+        folder.mkdir()
+        if isinstance(notebook, Path):
+            path = notebook
+        else:
+            path = folder / f"{name}.ipynb"
+            nbformat.write(notebook, path)
+        return grade_notebook(week, path, folder / "results.json", log=folder / "grader.log")
+    return run
+
+
+@pytest.fixture
+def week1_with_limits(tmp_path, week1):
+    """A copy of week 1's build with some limits changed: week1_with_limits(cell_timeout=5)."""
+    def make(**limits) -> Week:
+        folder = tmp_path / "week1-limited"
+        shutil.copytree(week1.directory, folder)
+        config = folder / "week.toml"
+        text = config.read_text().split("[limits]")[0] + "[limits]\n"
+        merged = {**week1.limits.__dict__, **limits}
+        text += "".join(f"{key} = {value!r}\n" for key, value in merged.items())
+        config.write_text(text)
+        return Week.load(folder)
+    return make
+
+
+def by_question(results: dict) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for test in results["tests"]:
+        question = test["extra_data"]["question"]
+        scores[question] = scores.get(question, 0) + test["score"]
+    return scores
+
+
+def outputs(results: dict, question: str) -> str:
+    return "\n".join(t["output"] for t in results["tests"] if t["extra_data"]["question"] == question)
+
+
+def dump(results: dict) -> str:
+    return json.dumps(results, indent=1)

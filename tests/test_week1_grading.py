@@ -1,0 +1,137 @@
+"""Week 1 graded end to end: samples, the unanswered release, determinism, and
+submissions that are broken in every way a real class produces."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from conftest import ROOT, by_question, outputs
+from week1_submissions import SAMPLE_SUBMISSIONS, SEQUENTIAL, submission, write_samples
+
+TIMING = {"execution_time", "seconds"}
+
+
+@pytest.fixture(scope="module")
+def graded_samples(tmp_path_factory):
+    """`autograder grade week1 source/week1/samples --out DIR`, as a TA runs it."""
+    out = tmp_path_factory.mktemp("samples")
+    run = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "week1",
+                          str(ROOT / "source/week1/samples"), "--out", str(out)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    return out, run.stdout
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_SUBMISSIONS))
+def test_sample_scores_what_its_answers_deserve(graded_samples, name):
+    out, _ = graded_samples
+    results = json.loads((out / name / "results.json").read_text())
+    assert by_question(results) == SAMPLE_SUBMISSIONS[name][1], outputs(results, "q1")
+    assert results["score"] == sum(SAMPLE_SUBMISSIONS[name][1].values())
+
+
+def test_gradebook_and_summary(graded_samples):
+    out, stdout = graded_samples
+    rows = list(csv.DictReader((out / "gradebook.csv").open()))
+    assert [r["submission"] for r in rows] == sorted(SAMPLE_SUBMISSIONS)
+    assert {r["submission"]: (r["q1"], r["q2"], r["q3"], r["total"]) for r in rows}["wrong"] == (
+        "4", "5", "4", "13")
+    assert "correct     6/6  6/6  6/6  18/18" in stdout
+
+
+def test_near_misses_say_why(graded_samples):
+    out, _ = graded_samples
+    wrong = json.loads((out / "wrong" / "results.json").read_text())
+    failed = {t["name"]: t["output"] for t in wrong["tests"] if t["status"] == "failed"}
+    assert any("Dense(16, sigmoid), Dense(3, softmax)" in o for o in failed.values())
+    assert any("['sigmoid', 'softmax']" in o for o in failed.values())
+    assert any("this exercise replaces model.add" in o or "not a Functional" in o
+               or "is a Sequential" in o for o in failed.values())
+    assert any("made 0 training steps" in o for o in failed.values())
+
+
+def test_crashing_cells_are_reported_per_question(graded_samples):
+    out, _ = graded_samples
+    crashing = json.loads((out / "crashing" / "results.json").read_text())
+    assert "NameError: name 'undefined' is not defined" in outputs(crashing, "q2")
+    assert "stopped the kernel" in outputs(crashing, "q3")
+    assert crashing["extra_data"]["execution"]["restarts"] == 1
+
+
+def test_samples_are_up_to_date(tmp_path):
+    write_samples(tmp_path)
+    for path in sorted((ROOT / "source/week1/samples").glob("*.ipynb")):
+        assert (tmp_path / path.name).read_text() == path.read_text(), (
+            f"{path.name} is stale: run .venv/bin/python tests/week1_submissions.py")
+
+
+def test_grading_twice_gives_the_same_results(graded_samples, grade):
+    out, _ = graded_samples
+    first = json.loads((out / "correct" / "results.json").read_text())
+    second = grade(ROOT / "source/week1/samples/correct.ipynb", "again")
+    assert _without_timing(first) == _without_timing(second)
+
+
+def _without_timing(value):
+    if isinstance(value, dict):
+        return {k: _without_timing(v) for k, v in value.items() if k not in TIMING}
+    if isinstance(value, list):
+        return [_without_timing(v) for v in value]
+    return value
+
+
+def test_unanswered_release_scores_zero_with_a_message_per_question(grade):
+    results = grade(ROOT / "release/week1/week1.ipynb", "release")
+    assert results["score"] == 0
+    for question, cell in (("q1", 4), ("q2", 7), ("q3", 10)):
+        assert f"cell {cell} is not answered yet" in outputs(results, question)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("this is not json", "is not a valid Jupyter notebook"),
+    ('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "has no code cells"),
+    ('{"cells": "oops"}', "is not a valid Jupyter notebook"),
+])
+def test_malformed_notebook_gets_zero_and_a_clear_message(grade, tmp_path, content, message):
+    path = tmp_path / "broken.ipynb"
+    path.write_text(content)
+    results = grade(path, "broken")
+    assert results["score"] == 0 and len(results["tests"]) == 18
+    assert all(message in t["output"] for t in results["tests"])
+
+
+def test_missing_answer_cells_are_named(grade):
+    nb = submission({"q1": SEQUENTIAL})
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "q2"]
+    results = grade(nb, "missing-cell")
+    assert by_question(results)["q1"] == 6
+    assert "no answer cell for q2" in outputs(results, "q2")
+
+
+def test_a_hanging_cell_times_out_and_the_rest_still_counts(grade, week1_with_limits):
+    week = week1_with_limits(cell_timeout=20, total_time=400)
+    nb = submission({"q1": SEQUENTIAL, "q2": "import time\nwhile True:\n    time.sleep(1)",
+                     "q3": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                           "while True:\n    pass"})
+    results = grade(nb, "hanging", week)
+    assert by_question(results) == {"q1": 6, "q2": 0, "q3": 0}
+    assert "ran longer than its 20 s limit" in outputs(results, "q2")
+    assert "ran longer than its 20 s limit" in outputs(results, "q3")
+
+
+def test_memory_hog_and_huge_output_are_contained(grade, week1_with_limits, tmp_path):
+    week = week1_with_limits(memory_mb=1536, output_kb=64)
+    nb = submission({"q1": SEQUENTIAL,
+                     "q2": "print('x' * 10_000_000)\nfor i in range(100000):\n    print(i)",
+                     "q3": "hog = [bytearray(2**28) for _ in range(40)]"})
+    results = grade(nb, "hog", week)
+    assert by_question(results) == {"q1": 6, "q2": 0, "q3": 0}
+    assert "stopped the kernel" in outputs(results, "q3")
+    executed = nbformat.read(tmp_path / "hog" / "executed.ipynb", as_version=4)
+    assert len(nbformat.writes(executed)) < 200_000
+    assert "output beyond 64 KB dropped" in nbformat.writes(executed)
