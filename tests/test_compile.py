@@ -1,0 +1,88 @@
+"""`autograder compile`: reproducible releases that never leak solutions or
+hidden tests, and that refuse a reference solution failing its own checks."""
+
+from __future__ import annotations
+
+import shutil
+
+import nbformat
+import pytest
+from conftest import ROOT
+
+from autograder.compiler import compile_week
+from autograder.weeks import Course
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A throw-away course with week 1's source."""
+    shutil.copytree(ROOT / "source" / "week1", tmp_path / "source" / "week1")
+    return Course(tmp_path)
+
+
+def tree(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_compiling_twice_is_byte_identical_and_matches_the_committed_release(course):
+    compile_week(course, "week1", verify=False, log=lambda *_: None)
+    first = tree(course.root / "release"), tree(course.root / "assignments")
+    compile_week(course, "week1", verify=False, log=lambda *_: None)
+    assert (tree(course.root / "release"), tree(course.root / "assignments")) == first
+    assert first == (tree(ROOT / "release"), tree(ROOT / "assignments")), (
+        "release/ or assignments/ is stale: run `autograder compile`")
+
+
+def test_release_has_no_solutions_and_stub_cells(course):
+    compile_week(course, "week1", verify=False, log=lambda *_: None)
+    release = course.root / "release" / "week1"
+    nb = nbformat.read(release / "week1.ipynb", as_version=4)
+    text = (release / "week1.ipynb").read_text()
+    assert "BEGIN SOLUTION" not in text and "IrisNet(keras.Model)" not in text
+    stubs = [c for c in nb.cells if "raise NotImplementedError()" in c.source]
+    assert [c.metadata.nbgrader.grade_id for c in stubs] == ["q1", "q2", "q3"]
+    assert sorted(p.name for p in release.rglob("*.py")) == ["test_public.py"]
+    assert not (release / "tests").exists()
+
+
+def test_a_solution_line_outside_the_markers_stops_compilation(course):
+    path = course.root / "source/week1/week1.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source += "\n\nHint: `self.classifier = layers.Dense(3, activation=\"softmax\")`"
+    nbformat.write(nb, path)
+    with pytest.raises(SystemExit, match="would reach release/week1.ipynb"):
+        compile_week(course, "week1", verify=False, log=lambda *_: None)
+    assert not (course.root / "release").exists()
+
+
+def test_a_hidden_test_line_copied_into_the_release_stops_compilation(course):
+    path = course.root / "source/week1/week1.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source += '\n\n    wanted = week.thresholds["training_steps"]'
+    nbformat.write(nb, path)
+    with pytest.raises(SystemExit, match="solution or hidden-test text"):
+        compile_week(course, "week1", verify=False, log=lambda *_: None)
+
+
+def test_questions_must_name_existing_cells(course):
+    config = course.root / "source/week1/week.toml"
+    config.write_text(config.read_text().replace('cells = ["q3", "q3_train"]',
+                                                 'cells = ["q3", "q3_fit"]'))
+    with pytest.raises(SystemExit, match=r"question q3 names cells \['q3_fit'\]"):
+        compile_week(course, "week1", verify=False, log=lambda *_: None)
+
+
+def test_a_reference_that_fails_its_checks_stops_compilation(course):
+    path = course.root / "source/week1/week1.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "q2":
+            cell.source = cell.source.replace('Dense(8, activation="relu")(inputs)',
+                                              'Dense(8, activation="tanh")(inputs)')
+    nbformat.write(nb, path)
+    with pytest.raises(SystemExit) as failure:
+        compile_week(course, "week1", log=lambda *_: None)
+    message = str(failure.value.code)
+    assert "the reference solution fails 1 check(s)" in message
+    assert "q2 (Functional API): ReLU in the hidden layer" in message
+    assert not (course.root / "release").exists()
