@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.grading.oracle import Oracle, OracleError
+from autograder.grading.oracle import Oracle
 from autograder.grading.results import ResultsFile, TestResult
 from autograder.sandbox.isolation import detect
 from autograder.sandbox.session import KernelSession
@@ -144,9 +144,8 @@ class GradingRecorder:
                     f"{item.nodeid}: every graded test needs @pytest.mark.points(n) and "
                     f"@pytest.mark.question(id) with an id from week.toml")
             qid = question.args[0]
-            doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
             self.tests[item.nodeid] = TestResult(
-                name=f"{qid} ({self.week.questions[qid].title}): {doc}",
+                name=f"{qid} ({self.week.questions[qid].title}): {_title(item, qid)}",
                 question=qid, max_score=float(points.args[0]), visibility=visibility)
         self.write(final=False)
 
@@ -190,6 +189,21 @@ class GradingRecorder:
             extra["execution"] = self.execution.to_json()
         self.results.write(self.week, list(self.tests.values()),
                            seconds=time.monotonic() - self.started, extra=extra)
+
+
+def _title(item, question: str) -> str:
+    """The docstring's first line; parameters fill its {fields}, e.g. "reaches {tier:.0%}"."""
+    doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return doc
+    try:
+        titled = doc.format(**callspec.params)
+    except (KeyError, IndexError, ValueError):
+        titled = doc
+    if titled == doc and callspec.id != question:  # keep parametrized names distinct
+        titled += f" [{callspec.id}]"
+    return titled
 
 
 def _describe_problem(problem) -> str:

@@ -64,6 +64,8 @@ def finish_results(week: Week, results_path: Path, stop: str | None, seconds: fl
         complete = results.get("extra_data", {}).get("final") is True
     except (FileNotFoundError, json.JSONDecodeError):
         results, complete = None, False
+    if results is not None and not results.get("tests"):
+        results = None  # nothing was collected: say why instead of an empty result
     if results is not None and complete and stop is None:
         return results
     reason = stop or "the grader stopped unexpectedly"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
 
 
@@ -26,6 +27,4 @@ class Limits:
     @property
     def cpu_seconds(self) -> int:
         # CPU time is summed over threads, so allow every core for the whole budget.
-        import os
-
         return int(self.total_time * (os.cpu_count() or 1) + 60)

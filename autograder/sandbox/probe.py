@@ -116,7 +116,12 @@ def _install():
         try:
             return {"value": plain(found)}, {}
         except TypeError:
-            return {"value": None}, {"array": found}
+            pass
+        array = to_array(found)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"`{name}` is a {type(found).__name__}, not plain data "
+                            "(a number, string, list or array)")
+        return {"value": None}, {"array": array}
 
     def figures():
         import matplotlib.pyplot as plt

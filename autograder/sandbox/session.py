@@ -68,7 +68,7 @@ class KernelSession:
                 msg = await kc.get_iopub_msg(timeout=min(remaining, 1.0))
             except Exception:
                 if not await self.runner.alive():
-                    raise KernelUnavailable("the notebook's kernel died while answering")
+                    raise KernelUnavailable("the notebook's kernel died while answering") from None
                 continue
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue

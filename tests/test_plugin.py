@@ -1,0 +1,91 @@
+"""The pytest plugin on a tiny synthetic week (no TensorFlow model needed):
+tiered partial credit, messages without test source, and test-authoring errors."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from autograder.grading.runner import grade_notebook
+from autograder.weeks import Week
+
+CONFIG = """
+title = "Tiny week"
+notebook = "tiny.ipynb"
+[questions.q1]
+title = "A number"
+cells = ["q1"]
+[thresholds]
+tiers = [0.3, 0.4, 0.5]
+[limits]
+total_time = 120
+"""
+
+TESTS = '''
+import pytest
+
+pytestmark = pytest.mark.question("q1")
+
+
+@pytest.mark.parametrize("tier", [0.3, 0.4, 0.5])
+@pytest.mark.points(1)
+def test_tier(tier, oracle):
+    """Score reaches {tier:.0%}"""
+    score = oracle.number("score")
+    assert score >= tier, f"score {score:.2f} is below {tier:.0%}"
+
+
+@pytest.mark.points(2)
+def test_buggy_check(oracle):
+    """A check with a bug in it"""
+    secret_threshold_expression = None
+    return secret_threshold_expression + 1
+'''
+
+
+def make_week(tmp_path, tests: str = TESTS) -> Week:
+    folder = tmp_path / "tiny"
+    (folder / "tests").mkdir(parents=True)
+    (folder / "week.toml").write_text(CONFIG)
+    (folder / "tests" / "test_tiny.py").write_text(textwrap.dedent(tests))
+    return Week.load(folder)
+
+
+def notebook(tmp_path, source: str):
+    cell = new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade_id": "q1", "solution": True}
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(new_notebook(cells=[cell]), path)
+    return path
+
+
+def test_tiers_give_partial_credit_and_bugs_show_no_source(tmp_path):
+    week = make_week(tmp_path)
+    results = grade_notebook(week, notebook(tmp_path, "score = 0.45"), tmp_path / "r.json")
+    tiers = [t for t in results["tests"] if "Score reaches" in t["name"]]
+    assert [t["name"].split(": ")[1] for t in tiers] == [
+        "Score reaches 30%", "Score reaches 40%", "Score reaches 50%"]
+    assert [t["score"] for t in tiers] == [1, 1, 0]
+    assert tiers[2]["output"] == "score 0.45 is below 50%"
+    buggy = next(t for t in results["tests"] if "bug" in t["name"])
+    assert buggy["score"] == 0 and "the grader itself failed" in buggy["output"]
+    assert "secret_threshold_expression" not in json.dumps(results)
+    assert results["score"] == 2 and results["extra_data"]["final"] is True
+
+
+def test_a_value_that_is_not_plain_data_fails_cleanly(tmp_path):
+    week = make_week(tmp_path)
+    results = grade_notebook(week, notebook(tmp_path, "score = object()"), tmp_path / "r.json")
+    tiers = [t for t in results["tests"] if "Score reaches" in t["name"]]
+    assert all(t["score"] == 0 and "`score` is a object, not plain data" in t["output"]
+               for t in tiers)
+
+
+def test_a_test_without_points_is_an_authoring_error(tmp_path):
+    week = make_week(tmp_path, tests="def test_unmarked(oracle):\n    pass\n")
+    results = grade_notebook(week, notebook(tmp_path, "score = 1"), tmp_path / "r.json")
+    assert results["score"] == 0
+    assert "not graded: the grader exited with code 4" in results["tests"][0]["output"]
