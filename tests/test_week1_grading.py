@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 
@@ -135,3 +136,18 @@ def test_memory_hog_and_huge_output_are_contained(grade, week1_with_limits, tmp_
     executed = nbformat.read(tmp_path / "hog" / "executed.ipynb", as_version=4)
     assert len(nbformat.writes(executed)) < 200_000
     assert "output beyond 64 KB dropped" in nbformat.writes(executed)
+
+
+def test_student_check_reports_per_question(tmp_path):
+    """`autograder check` on the release folder, as a student runs it."""
+    release = tmp_path / "week1"
+    shutil.copytree(ROOT / "release" / "week1", release)
+    partial = submission(SAMPLE_SUBMISSIONS["partial"][0])
+    nbformat.write(partial, release / "week1.ipynb")
+    run = subprocess.run([sys.executable, "-m", "autograder.cli", "check",
+                          str(release / "week1.ipynb")], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 1, run.stderr
+    assert "q1: Sequential from a list\n  PASS" in run.stdout
+    assert "q3: Subclassed keras.Model\n  FIX" in run.stdout
+    assert "cell 10 is not answered yet" in run.stdout
+    assert "2 of 3 public checks pass" in run.stdout
