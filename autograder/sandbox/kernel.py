@@ -239,6 +239,12 @@ class SandboxKernelManager(AsyncKernelManager):
                          context=context, **kwargs)
         self.sandbox = sandbox
 
+    async def interrupt_kernel(self) -> None:
+        """Interrupt over the control channel (Jupyter's "message" interrupt mode):
+        a signal from here cannot reach a kernel in its own pid namespace and session."""
+        self._connect_control_socket()
+        self.session.send(self._control_socket, self.session.msg("interrupt_request", content={}))
+
     def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
         return self.sandbox.kernel_command(self.connection_file)
 
