@@ -1,6 +1,7 @@
 """The trust boundary: hostile notebooks score exactly what their real answers
 deserve, cannot read hidden tests, cannot touch results or the grader's files,
-cannot reach the network, and leave no process behind.
+cannot reach the network, cannot exhaust the process table, and leave no
+process behind.
 
 Every hostile notebook answers q1 correctly (6 points) and nothing else for
 real, so each must score exactly 6.
@@ -207,6 +208,20 @@ def listener():
     server.close()
 
 
+FORK_BOMB = """
+import os, time
+children = 0
+for _ in range(5000):
+    try:
+        if os.fork() == 0:
+            while True:
+                time.sleep(1)
+        children += 1
+    except OSError:
+        break
+print("forked", children, "children before the process limit")
+"""
+
 HOSTILE = {
     "monkeypatch-checks": ([MONKEYPATCH_THE_CHECKS], {}),
     "equal-to-anything": ([], {"q2": EQUAL_TO_ANYTHING}),
@@ -246,3 +261,16 @@ def test_hostile_notebook_scores_what_its_answers_deserve(name, grade, tmp_path,
         assert "files found: 0" in nbformat.writes(executed)
     if name == "network":
         assert "reached []" in nbformat.writes(nbformat.read(folder / "executed.ipynb", as_version=4))
+
+
+def test_a_fork_bomb_is_contained(grade, tmp_path):
+    """The process limit stops it, grading still finishes with every test scored, and
+    nothing survives. (Its own kernel is starved of threads, so it may lose q1 too.)"""
+    if os.geteuid() != 0:
+        pytest.skip("the trust boundary needs root to drop privileges (see README)")
+    results = grade(submission({"q1": SEQUENTIAL, "q3": FORK_BOMB}), "fork-bomb")
+    assert len(results["tests"]) == 18 and results["extra_data"]["final"] is True
+    assert by_question(results)["q3"] == 0
+    text = nbformat.writes(nbformat.read(tmp_path / "fork-bomb" / "executed.ipynb", as_version=4))
+    assert "children before the process limit" in text and "forked 4999" not in text
+    assert sandbox_processes() == []

@@ -32,3 +32,23 @@ def test_an_unprivileged_grader_names_the_missing_guarantees(tmp_path):
     assert "student code runs as YOUR user" in run.stdout
     assert "can open network connections" in run.stdout
     assert "whole file system" in run.stdout
+
+
+def test_concurrent_sandboxes_never_share_a_uid():
+    """Two gradings at once (two TAs, or a batch) must not kill or throttle each other."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    from autograder.sandbox.kernel import Sandbox
+    from autograder.sandbox.limits import Limits
+
+    first, second = Sandbox(detect(), Limits()), Sandbox(detect(), Limits())
+    try:
+        assert first.uid != second.uid
+        uid = first.uid
+        first.close()
+        third = Sandbox(detect(), Limits())
+        assert third.uid == uid  # a closed sandbox's slot is free again
+        third.close()
+    finally:
+        first.close()
+        second.close()

@@ -41,7 +41,6 @@ def pytest_addoption(parser):
     group.addoption("--ag-notebook", help="the submitted notebook")
     group.addoption("--ag-week", help="the week's build directory (holds week.toml)")
     group.addoption("--ag-results", help="where to write results.json")
-    group.addoption("--ag-slot", type=int, default=0, help="sandbox slot (parallel jobs)")
     group.addoption("--ag-visibility", default="visible",
                     help="Gradescope visibility of the tests' results")
 
@@ -83,7 +82,6 @@ def kernel_session(submission, week, pytestconfig):
 
     session = KernelSession(submission, detect(), week.limits,
                             question_of_cell=week.question_of_cell(submission),
-                            slot=pytestconfig.getoption("--ag-slot"),
                             readable=readable_paths(week.data), env=kernel_env(week.data))
     try:
         report = session.execute()

@@ -25,7 +25,7 @@ GRADING_MARGIN = 300.0
 
 
 def grade_notebook(week: Week, notebook: Path, results_path: Path, *,
-                   tests: Path | None = None, slot: int = 0, log: Path | None = None,
+                   tests: Path | None = None, log: Path | None = None,
                    visibility: str = "visible") -> dict:
     tests = tests or week.directory / "tests"
     results_path.unlink(missing_ok=True)
@@ -34,7 +34,7 @@ def grade_notebook(week: Week, notebook: Path, results_path: Path, *,
         "-p", "autograder.grading.plugin", "-p", "no:cacheprovider",
         "--assert=plain", "-q", "--no-header", "--rootdir", str(tests),
         f"--ag-notebook={notebook}", f"--ag-week={week.directory}",
-        f"--ag-results={results_path}", f"--ag-slot={slot}",
+        f"--ag-results={results_path}",
         f"--ag-visibility={visibility}",
     ]
     limit = week.limits.total_time + GRADING_MARGIN

@@ -17,6 +17,7 @@ no new privileges) -> ``ipykernel``. Each link is skipped only when
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import signal
@@ -34,18 +35,23 @@ from .isolation import Isolation, memory_cgroup_parent
 from .limits import Limits
 
 UID_BASE = int(os.environ.get("AUTOGRADER_SANDBOX_UID_BASE", "61000"))
+MAX_SLOTS = 1000  # sandbox uids are UID_BASE .. UID_BASE + MAX_SLOTS - 1
+LOCK_DIR = Path(os.environ.get("AUTOGRADER_LOCK_DIR", "/run/autograder"))
 SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 
 class Sandbox:
     """Directories, uid and launch command for one confined kernel."""
 
-    def __init__(self, isolation: Isolation, limits: Limits, *, slot: int = 0,
+    def __init__(self, isolation: Isolation, limits: Limits, *,
                  readable: tuple[Path, ...] = (), env: dict[str, str] | None = None):
         self.isolation = isolation
         self.limits = limits
         self.readable = tuple(Path(p).resolve() for p in readable)
         self.extra_env = dict(env or {})
+        # Each live sandbox on the machine has a uid of its own, so that killing
+        # "everything of this uid" and RLIMIT_NPROC never touch another grading.
+        slot, self._slot_lock = _claim_slot() if isolation.drop_privileges else (0, None)
         self.uid = UID_BASE + slot if isolation.drop_privileges else os.getuid()
         self.gid = UID_BASE + slot if isolation.drop_privileges else os.getgid()
         self.name = f"autograder-{slot}-{os.getpid()}"
@@ -207,6 +213,22 @@ class Sandbox:
             except OSError:
                 pass
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._slot_lock:
+            self._slot_lock.close()
+            self._slot_lock = None
+
+
+def _claim_slot():
+    """The first free sandbox slot, held by an flock until close() or our death."""
+    LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for slot in range(MAX_SLOTS):
+        handle = open(LOCK_DIR / f"slot-{slot}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return slot, handle
+        except BlockingIOError:
+            handle.close()
+    raise RuntimeError(f"all {MAX_SLOTS} sandbox slots are in use")
 
 
 def _kill(pid: int) -> None:

@@ -28,10 +28,10 @@ class KernelUnavailable(RuntimeError):
 
 class KernelSession:
     def __init__(self, nb: NotebookNode, isolation: Isolation, limits: Limits, *,
-                 question_of_cell: dict[int, str], slot: int = 0,
+                 question_of_cell: dict[int, str],
                  readable=(), env: dict[str, str] | None = None):
         self.loop = asyncio.new_event_loop()
-        self.sandbox = Sandbox(isolation, limits, slot=slot, readable=readable, env=env)
+        self.sandbox = Sandbox(isolation, limits, readable=readable, env=env)
         self.runner = NotebookRunner(nb, self.sandbox, question_of_cell)
         self.report: ExecutionReport | None = None
 
