@@ -89,3 +89,31 @@ def test_a_test_without_points_is_an_authoring_error(tmp_path):
     results = grade_notebook(week, notebook(tmp_path, "score = 1"), tmp_path / "r.json")
     assert results["score"] == 0
     assert "not graded: the grader exited with code 4" in results["tests"][0]["output"]
+
+
+MEASURING_TESTS = '''
+import pytest
+
+pytestmark = [pytest.mark.question("q1"), pytest.mark.points(1)]
+
+
+def test_reaches_half(oracle, measure):
+    """Score reaches 50%"""
+    score = oracle.number("score")
+    measure("score", score, threshold=0.5, text=f"score {score:.0%} (needs 50%)")
+    measure("parameters", 1234, text="1,234 parameters")
+    assert score >= 0.5, "too low"
+'''
+
+
+def test_measured_figures_are_reported_whether_the_check_passes_or_not(tmp_path):
+    week = make_week(tmp_path, tests=MEASURING_TESTS)
+    passed = grade_notebook(week, notebook(tmp_path, "score = 0.75"), tmp_path / "a.json")
+    test = passed["tests"][0]
+    assert test["status"] == "passed"
+    assert test["output"] == "score 75% (needs 50%)\n1,234 parameters"
+    assert test["extra_data"]["measured"] == [
+        {"label": "score", "value": 0.75, "threshold": 0.5},
+        {"label": "parameters", "value": 1234.0, "threshold": None}]
+    failed = grade_notebook(week, notebook(tmp_path, "score = 0.25"), tmp_path / "b.json")
+    assert failed["tests"][0]["output"] == "too low\nscore 25% (needs 50%)\n1,234 parameters"

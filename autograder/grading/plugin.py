@@ -12,7 +12,9 @@ Loaded with ``-p autograder.grading.plugin`` into a pytest process of its own
 
 and get the submission through fixtures: ``oracle`` (ask the notebook for plain
 data), ``answer_source`` (the text of a question's answer cells, for ``ast``),
-``week`` (thresholds) and ``execution`` (what happened when cells ran). The
+``week`` (thresholds), ``execution`` (what happened when cells ran) and
+``measure`` (report a figure, e.g. an accuracy or a parameter count, with the
+result). The
 notebook runs once per session, lazily, in a sandbox. A test's output shown to
 students is its failure *message* only: never a traceback, never test source.
 """
@@ -118,6 +120,23 @@ def answer_source(submission, week):
             raise SubmissionError(week.missing_answers(submission).get(question, question))
         return "\n".join(cells)
     return source
+
+
+@pytest.fixture
+def measure(request, pytestconfig):
+    """``measure("test accuracy", 0.713, threshold=0.6, text="71.3 % (needs 60 %)")``.
+
+    Reports a figure the check measured: it is shown with the check's result,
+    passed or failed, and kept in results.json (``extra_data.measured``).
+    """
+    recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
+    result = recorder.tests.get(request.node.nodeid) if recorder else None
+
+    def record(label: str, value: float, *, threshold: float | None = None,
+               text: str | None = None) -> None:
+        if result is not None:
+            result.measure(label, float(value), threshold, text or f"{label}: {value:g}")
+    return record
 
 
 # -- recording results --------------------------------------------------------

@@ -13,7 +13,7 @@ import io
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 NOT_RUN = "not run: grading stopped before this check"
@@ -28,6 +28,14 @@ class TestResult:
     status: str = "failed"
     score: float = 0.0
     output: str = NOT_RUN
+    # What the check measured (an accuracy, a parameter count ...): shown to the
+    # student whether the check passed or not, and kept in extra_data for tools
+    # such as the benchmarks. Filled through the plugin's ``measure`` fixture.
+    measured: list = field(default_factory=list)
+
+    def measure(self, label: str, value: float, threshold: float | None, text: str) -> None:
+        self.measured.append({"label": label, "value": value, "threshold": threshold,
+                              "text": text})
 
     def passed(self) -> None:
         self.status, self.score, self.output = "passed", self.max_score, ""
@@ -38,9 +46,14 @@ class TestResult:
             self.status, self.score, self.output = "failed", 0.0, message
 
     def to_json(self) -> dict:
+        notes = [m["text"] for m in self.measured if m["text"] not in self.output]
+        extra = {"question": self.question}
+        if self.measured:
+            extra["measured"] = [{k: m[k] for k in ("label", "value", "threshold")}
+                                 for m in self.measured]
         return {"name": self.name, "score": self.score, "max_score": self.max_score,
-                "status": self.status, "output": self.output,
-                "visibility": self.visibility, "extra_data": {"question": self.question}}
+                "status": self.status, "output": "\n".join(filter(None, [self.output, *notes])),
+                "visibility": self.visibility, "extra_data": extra}
 
 
 def write_atomically(path: Path, text: str) -> None:
