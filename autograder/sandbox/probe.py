@@ -55,7 +55,8 @@ def _install():
                 "params": int(layer.count_params()) if layer.built else 0}
         for key in ("units", "filters", "kernel_size", "pool_size", "strides", "rate",
                     "return_sequences", "output_dim", "input_dim", "max_tokens",
-                    "output_mode", "ngrams", "kernel_regularizer", "activity_regularizer"):
+                    "output_mode", "ngrams", "kernel_regularizer", "activity_regularizer",
+                    "bias_regularizer"):
             if key in config:
                 info[key] = plain(config[key]) if not isinstance(config[key], dict) \
                     else config[key].get("class_name", str(config[key]))

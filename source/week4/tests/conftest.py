@@ -1,0 +1,226 @@
+"""Trusted data for week 4's checks.
+
+The notebook's data are regenerated here from the given code's constants, and
+the over-fitting is measured on fresh samples from the same generator with a
+seed the kernel never sees. The projectile network is retrained on throws made
+here under other gravities. Losses are computed here from predictions.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from autograder.grading import checks
+
+# The given code's constants (cells `well_data` and `projectile_data` of week4.ipynb).
+L, N_LEVEL, POINTS, SAMPLES, DATA_SEED = 2.0, 10, 200, 2_000, 2024
+NORM_TOLERANCE = 0.01
+FIT_FRACTION = 0.8  # train_well_model's validation_split=0.2: Keras fits on the first 80 %
+
+# Seeds and planets the notebook never sees.
+FRESH_SEED, FRESH_SAMPLES = 730_214_989, 2_000
+OTHER_THROWS = {"mars": (3.7, 12.0, 55_102), "jupiter": (24.8, 8.0, 91_877)}
+QUERY_SEED = 4_410
+
+# Given cells the measurements rely on, as digests of their parsed code (comments and
+# blank lines do not count). `.venv/bin/python tests/week4_submissions.py --digests`
+# prints them; compiling fails while they are stale (the reference would fail its checks).
+GIVEN_CELL_DIGESTS = {
+    "well_data": "3a5a0b4e8a8d9ba4",
+    "baseline": "67818c6e4f168aa6",
+    "q1_train": "ad1502ed7356e784",
+    "q2_train": "d2e70d1487c39df6",
+    "projectile_data": "ac233db61432ed34",
+}
+
+
+def cell_digest(source: str) -> str:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return "syntax error"
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def given_cells_unchanged(submission):
+    """given_cells_unchanged("well_data", ...): fail when the notebook changed one of them."""
+    sources = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"): cell.source
+               for cell in submission.cells if cell.cell_type == "code"}
+
+    def check(*grade_ids: str) -> None:
+        for grade_id in grade_ids:
+            assert cell_digest(sources.get(grade_id, "")) == GIVEN_CELL_DIGESTS[grade_id], (
+                f"the given cell `{grade_id}` was changed or removed; these measurements "
+                "need it as released: restore it from the released notebook and run it "
+                "unchanged")
+    return check
+
+
+# -- the infinite well (exercises 1 and 2) ------------------------------------------
+def well_samples(samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    # The same arithmetic as the notebook's well_samples (float32 throughout).
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, L, size=(samples, POINTS)).astype("float32")
+    return x, ((2 / L) * np.sin(N_LEVEL * np.pi * x / L) ** 2).astype("float32")
+
+
+@dataclass(frozen=True)
+class WellData:
+    x_fit: np.ndarray    # the samples the models were fitted on
+    y_fit: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_fresh: np.ndarray  # same generator, a seed the kernel does not know
+    y_fresh: np.ndarray
+
+
+@pytest.fixture(scope="session")
+def well() -> WellData:
+    x, y = well_samples(SAMPLES, DATA_SEED)
+    split = int(0.8 * SAMPLES)
+    fit = int(split * FIT_FRACTION)
+    x_fresh, y_fresh = well_samples(FRESH_SAMPLES, FRESH_SEED)
+    return WellData(x[:fit], y[:fit], x[split:], y[split:], x_fresh, y_fresh)
+
+
+@dataclass(frozen=True)
+class WellLosses:
+    training: float  # MSE on the samples it was fitted on
+    fresh: float     # MSE on fresh samples
+    test: float      # MSE on the notebook's test split
+
+    @property
+    def gap(self) -> float:
+        return self.fresh - self.training
+
+
+# Layers that add no weights and are the identity at inference: allowed in exercise 1.
+REGULARISING_LAYERS = {"Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+                       "SpatialDropout1D", "ActivityRegularization"}
+HIDDEN_UNITS = [128] * 5
+
+
+def network_problem(description: dict, name: str) -> str | None:
+    """Why `name` is not the lecture's network (layer sizes, activations), or None."""
+    layers = checks.layers(description)
+    dense = [layer for layer in layers if layer.get("class_name") == "Dense"]
+    units = [layer.get("units") for layer in dense]
+    activations = [layer.get("activation") for layer in dense]
+    others = [layer for layer in layers if layer.get("class_name") != "Dense"]
+    if units != HIDDEN_UNITS + [POINTS] or activations != ["relu"] * 5 + ["linear"]:
+        return (f"`{name}` has {checks.layer_summary(description)}; keep the lecture's network: "
+                "five Dense(128, relu) layers and Dense(200) without activation")
+    with_weights = [layer.get("class_name") for layer in others if layer.get("params")]
+    if with_weights:
+        return (f"`{name}` adds layers with weights of their own ({', '.join(with_weights)}); "
+                "regularise without adding weights: penalties, dropout or noise")
+    return None
+
+
+def regularisers(description: dict) -> list[str]:
+    found = []
+    for layer in checks.layers(description):
+        if layer.get("class_name") in REGULARISING_LAYERS:
+            found.append(layer["class_name"])
+        for key in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
+            if layer.get(key):
+                found.append(f"{key}={layer[key]}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def well_losses(oracle, well, week):
+    """well_losses(name) -> WellLosses of a model trained the given way, from predictions
+    checked against the model's weights."""
+    cache: dict[str, WellLosses] = {}
+
+    def measure(name: str) -> WellLosses:
+        if name not in cache:
+            steps = oracle.describe(name).get("iterations")
+            wanted = week.thresholds["training_steps"]
+            assert steps == wanted, (
+                f"`{name}` made {steps} training steps instead of the given {wanted}, so its "
+                "over-fitting cannot be compared with the baseline's; train it with the given "
+                "cell, once")
+            def mse(x, y):
+                return float(np.mean((oracle.predict(name, x, outputs=POINTS) - y) ** 2))
+            _check_forward_pass(oracle, name, well.x_fresh[:64])
+            cache[name] = WellLosses(mse(well.x_fit, well.y_fit), mse(well.x_fresh, well.y_fresh),
+                                     mse(well.x_test, well.y_test))
+        return cache[name]
+    return measure
+
+
+def _check_forward_pass(oracle, name: str, inputs: np.ndarray) -> None:
+    """The predictions must be those of the model's own Dense layers (when we can compute them)."""
+    description = oracle.describe(name)
+    layers = checks.layers(description)
+    if any(layer.get("class_name") not in REGULARISING_LAYERS | {"Dense"} for layer in layers):
+        return
+    dense = [layer.get("activation") for layer in layers if layer.get("class_name") == "Dense"]
+    expected = checks.dense_forward(oracle.weights(name), dense, inputs)
+    if expected is not None:
+        predicted = oracle.predict(name, inputs, outputs=POINTS)
+        assert np.allclose(predicted, expected, atol=1e-3), (
+            f"the predictions of `{name}` do not match its own weights")
+
+
+@pytest.fixture(scope="session")
+def baseline(oracle, well, week, well_losses, given_cells_unchanged) -> WellLosses:
+    """The given baseline's losses, once it is certain it is the given one, trained as given."""
+    given_cells_unchanged("well_data", "baseline")
+    try:  # plain data (nested lists) or an array
+        x_train = np.asarray(oracle.value("x_train"), dtype=np.float32)
+    except (TypeError, ValueError):
+        x_train = np.zeros((0,))
+    assert x_train.ndim == 2 and x_train.shape[0] > len(well.x_fit) and \
+        np.array_equal(x_train[:len(well.x_fit)], well.x_fit), (
+            "`x_train` is not the given training data; run the given cells unchanged")
+    description = oracle.describe("baseline_model")
+    problem = network_problem(description, "baseline_model")
+    assert problem is None and not regularisers(description), (
+        "`baseline_model` is not the given network; run the given cells unchanged")
+    steps = description.get("iterations")
+    assert steps == week.thresholds["training_steps"], (
+        f"`baseline_model` made {steps} training steps instead of the given "
+        f"{week.thresholds['training_steps']}; run the given cells unchanged, once")
+    losses = well_losses("baseline_model")
+    assert losses.gap >= week.thresholds["baseline_min_gap"], (
+        f"the baseline's over-fitting gap is only {losses.gap:.5f}: it was not trained "
+        "the given way; run the given cells unchanged")
+    return losses
+
+
+# -- the projectile (exercise 3) -----------------------------------------------------
+def throws(g: float, v0: float, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(0, 5.0, size=(samples, 100)).astype("float32")
+    return t, (v0 * t - g * t ** 2 / 2).astype("float32")
+
+
+@pytest.fixture(scope="session")
+def query_times() -> np.ndarray:
+    """Times up to 10 s: twice the measured range, so the law must hold beyond it."""
+    return np.random.default_rng(QUERY_SEED).uniform(0, 10.0, size=(16, 100)).astype("float32")
+
+
+@dataclass(frozen=True)
+class Law:
+    g: float
+    v0: float
+    rms_residual: float  # of the predictions around v0 t - g t^2 / 2
+
+
+def fit_law(t: np.ndarray, heights: np.ndarray) -> Law:
+    """The least-squares (g, v0) of predicted heights, and how far they stray from that law."""
+    t = t.astype(np.float64).ravel()
+    design = np.stack([t, -t ** 2 / 2], axis=1)
+    (v0, g), *_ = np.linalg.lstsq(design, heights.ravel(), rcond=None)
+    residual = heights.ravel() - design @ np.array([v0, g])
+    return Law(float(g), float(v0), float(np.sqrt(np.mean(residual ** 2))))

@@ -1,0 +1,139 @@
+"""Week-4 submissions for tests, built from the release notebook.
+
+Each submission is the released notebook with some answer cells filled in. Run
+as a script to refresh the samples kept in source/week4/samples/ (a test checks
+they are up to date), or with --digests to print the digests of the given cells
+that source/week4/tests/conftest.py pins:
+
+    .venv/bin/python tests/week4_submissions.py
+    .venv/bin/python tests/week4_submissions.py --digests
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "source" / "week4"
+RELEASE = ROOT / "release" / "week4" / "week4.ipynb"
+SAMPLES = SOURCE / "samples"
+SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+
+
+def reference_answers() -> dict[str, str]:
+    """grade_id -> the reference solution's code (between the markers)."""
+    nb = nbformat.read(SOURCE / "week4.ipynb", as_version=4)
+    answers = {}
+    for cell in nb.cells:
+        found = SOLUTION.search(cell.source)
+        if found:
+            answers[cell.metadata["nbgrader"]["grade_id"]] = found.group(1)
+    return answers
+
+
+REFERENCE = reference_answers()
+
+# Exercise 1, realistic mistakes.
+NARROWER_WITH_DROPOUT = """
+regularised_model = keras.Sequential(
+    [keras.Input(shape=(POINTS,))]
+    + [layer for _ in range(5) for layer in (layers.Dense(64, activation="relu"),
+                                               layers.Dropout(0.2))]
+    + [layers.Dense(POINTS)])
+"""
+TOO_WEAK_L2 = """
+regularised_model = keras.Sequential(
+    [keras.Input(shape=(POINTS,))]
+    + [layers.Dense(128, activation="relu", kernel_regularizer=regularizers.L2(1e-7))
+       for _ in range(5)]
+    + [layers.Dense(POINTS)])
+"""
+IMPROVEMENT_ON_TRAINING_LOSS = """
+improvement_percent = 100 * (baseline_history.history["mse"][-1]
+                             - regularised_history.history["mse"][-1]) \\
+    / baseline_history.history["mse"][-1]
+"""
+# Exercise 2: the physics term without its threshold.
+LOSS_WITHOUT_THRESHOLD = """
+def physics_guided_loss(y_true, y_pred):
+    mse = ops.mean(ops.square(y_true - y_pred), axis=-1)
+    return mse + ops.abs(L * ops.mean(y_pred, axis=-1) - 1.0)
+"""
+# Exercise 3: two sub-networks, but g is written into the class.
+HARD_CODED_G = """
+class ProjectileNet(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.g_network = keras.Sequential([keras.Input(shape=(1,)), layers.Dense(1)])
+        self.v0_network = keras.Sequential(
+            [keras.Input(shape=(1,)), layers.Dense(1, bias_initializer="ones")])
+
+    def call(self, t):
+        one = ops.ones((1, 1))
+        self.g_network(one)  # built, but g is the textbook value
+        theta_v0 = 10.0 * self.v0_network(one)[0, 0]
+        return theta_v0 * t - 0.5 * 9.7 * ops.square(t)
+
+    def physical_parameters(self):
+        return 9.7, float(10.0 * self.v0_network(ops.ones((1, 1)))[0, 0])
+"""
+
+
+def submission(answers: dict[str, str]) -> nbformat.NotebookNode:
+    """The release notebook with the solution regions of some cells (by grade_id) filled."""
+    nb = nbformat.read(RELEASE, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            # The release keeps the given lines around a solution (e.g. the seed) and
+            # replaces the solution by `raise NotImplementedError()`.
+            cell.source = cell.source.replace("raise NotImplementedError()",
+                                              answers[grade_id].strip())
+    return nb
+
+
+FULL_MARKS = {"q1": 7, "q2": 7, "q3": 7}
+# name -> (answers, points per question the answers deserve)
+SAMPLE_SUBMISSIONS = {
+    "correct": (REFERENCE, FULL_MARKS),
+    # q1: narrower layers (same network), improvement computed on training losses;
+    # q2: no threshold (within-tolerance check); q3: g written into the class (both retrains).
+    "wrong": ({**REFERENCE, "q1": NARROWER_WITH_DROPOUT,
+               "q1_improvement": IMPROVEMENT_ON_TRAINING_LOSS,
+               "q2": LOSS_WITHOUT_THRESHOLD, "q3": HARD_CODED_G},
+              {"q1": 5, "q2": 6, "q3": 5}),
+    # q1 regularised too weakly to help (gap and improvement), q2 and q3 not attempted.
+    "weak": ({"q1": TOO_WEAK_L2, "q1_improvement": REFERENCE["q1_improvement"]},
+             {"q1": 5, "q2": 0, "q3": 0}),
+}
+
+
+def given_cell_digests() -> dict[str, str]:
+    spec = importlib.util.spec_from_file_location("week4_conftest",
+                                                  SOURCE / "tests" / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = conftest  # dataclasses look their module up there
+    spec.loader.exec_module(conftest)
+    nb = nbformat.read(SOURCE / "week4.ipynb", as_version=4)
+    sources = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
+    return {grade_id: conftest.cell_digest(sources[grade_id])
+            for grade_id in conftest.GIVEN_CELL_DIGESTS}
+
+
+def write_samples(folder: Path = SAMPLES) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (answers, _) in SAMPLE_SUBMISSIONS.items():
+        nbformat.write(submission(answers), folder / f"{name}.ipynb")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--digests"]:
+        for grade_id, digest in given_cell_digests().items():
+            print(f'    "{grade_id}": "{digest}",')
+    else:
+        write_samples(Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLES)
