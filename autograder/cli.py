@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 from pathlib import Path
 
 from autograder import __version__
 from autograder.compiler import compile_week
-from autograder.grading.results import gradebook_csv, summary_table, write_atomically
+from autograder.grading.results import (class_summary, class_summary_csv, class_summary_table,
+                                        gradebook_csv, summary_table, write_atomically)
 from autograder.grading.runner import grade_notebook
 from autograder.sandbox.isolation import detect
 from autograder.weeks import CONFIG_NAME, Course, Week
@@ -30,8 +32,18 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("grade", help="grade submissions against a week's checks")
     p.add_argument("week")
-    p.add_argument("submissions", nargs="+", type=Path, help="notebooks or folders of them")
+    p.add_argument("submissions", nargs="+", type=Path,
+                   help="notebooks, folders of them, a Gradescope export zip (or its folder), "
+                        "an nbgrader submitted/<student>/<week>/ tree")
     p.add_argument("--out", type=Path, required=True, help="where results go")
+    p.add_argument("--jobs", "-j", type=_positive, default=1,
+                   help="gradings at once (default 1; each needs a CPU core and its memory)")
+    p.add_argument("--regrade", action="store_true",
+                   help="grade again even submissions already graded in --out")
+    p.add_argument("--docker", action="store_true", help="grade each submission in a container")
+    p.add_argument("--image", help="the container image (implies --docker)")
+    p.add_argument("--max-notebook-mb", type=float, default=50,
+                   help="refuse larger notebooks (default 50)")
 
     args = parser.parse_args(argv)
     return {"compile": cmd_compile, "check": cmd_check, "grade": cmd_grade}[args.command](args)
@@ -70,44 +82,68 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
+    from autograder.batch import OutputLock
+
     course = Course()
     week = course.built_week(args.week)
-    submissions = _expand(args.submissions)
-    if not submissions:
+    out = args.out.resolve()
+    with OutputLock(out):
+        return _grade_batch(args, week, out)
+
+
+def _grade_batch(args, week: Week, out: Path) -> int:
+    from autograder.batch import Batch, Progress, collect, discover
+
+    found = discover(args.submissions, week, out / ".inputs",
+                     max_bytes=int(args.max_notebook_mb * 1024 * 1024))
+    for message in found.skipped:
+        print(f"skipped: {message}", file=sys.stderr)
+    if not found.submissions:
         print("error: no .ipynb submissions found", file=sys.stderr)
         return 2
-    isolation = detect()
-    print(isolation.describe())
-    for gap in isolation.missing():
-        print(f"WARNING: {gap}", file=sys.stderr)
-    out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    graded = {}
-    for name, path in submissions.items():
-        target = out / name
-        target.mkdir(parents=True, exist_ok=True)
-        print(f"grading {name} ...", flush=True)
-        graded[name] = grade_notebook(week, path, target / "results.json",
-                                      log=target / "grader.log")
-        print(f"  {graded[name]['score']:g} points", flush=True)
-    write_atomically(out / "gradebook.csv", gradebook_csv(week, graded))
+    if args.docker or args.image:
+        from autograder.container import grade_in_container  # only needed with Docker
+
+        grader = functools.partial(grade_in_container,
+                                   **({"image": args.image} if args.image else {}))
+    else:
+        grader = grade_notebook
+        isolation = detect()
+        print(isolation.describe())
+        for gap in isolation.missing():
+            print(f"WARNING: {gap}", file=sys.stderr)
+    print(f"{len(found.submissions)} submission(s), {args.jobs} at a time", flush=True)
+    batch = Batch(week, out, grader, jobs=args.jobs, regrade=args.regrade,
+                  progress=Progress(len(found.submissions)))
+    try:
+        outcome = batch.run(found.submissions)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished results are kept; run the same command again to "
+              "grade the rest", file=sys.stderr)
+        return 130
+    # Rebuilt from every result in OUT, so a resumed batch's gradebook is whole.
+    graded, students = collect(out, week)
+    write_atomically(out / "gradebook.csv", gradebook_csv(week, graded, students))
+    per_question = class_summary(week, graded)
+    write_atomically(out / "summary.csv", class_summary_csv(per_question))
     print()
     print(summary_table(week, graded))
-    print(f"\nresults: {out}/<submission>/results.json, gradebook: {out / 'gradebook.csv'}")
-    return 0
+    print(f"\nclass summary ({len(graded)} submissions; columns after max: how many "
+          "scored in each band of the points)")
+    print(class_summary_table(per_question))
+    print(f"\nresults: {out}/<submission>/results.json and feedback.html, "
+          f"gradebook: {out / 'gradebook.csv'}, summary: {out / 'summary.csv'}")
+    for name, why in outcome.failed.items():
+        print(f"error: {name} was not graded ({why}); run the same command again to retry",
+              file=sys.stderr)
+    return 1 if outcome.failed else 0
 
 
-def _expand(paths: list[Path]) -> dict[str, Path]:
-    """Submission name -> notebook; folders contribute their *.ipynb files."""
-    found: dict[str, Path] = {}
-    for path in paths:
-        notebooks = sorted(path.glob("*.ipynb")) if path.is_dir() else [path]
-        for notebook in notebooks:
-            name, n = notebook.stem, 2
-            while name in found:
-                name, n = f"{notebook.stem}-{n}", n + 1
-            found[name] = notebook.resolve()
-    return found
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 if __name__ == "__main__":

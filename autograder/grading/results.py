@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,18 +107,27 @@ def question_scores(results: dict) -> dict[str, tuple[float, float]]:
     return {q: (s[0], s[1]) for q, s in scores.items()}
 
 
-def gradebook_csv(week, graded: dict[str, dict]) -> str:
-    """One row per submission, one column per question, then the total."""
+def gradebook_csv(week, graded: dict[str, dict],
+                  students: dict[str, tuple[str, str]] | None = None) -> str:
+    """One row per submission, one column per question, then the total (and, when
+    ``students`` maps submissions to (name, email), who submitted it)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["submission", *week.questions, "total", "max"])
+    identity = ["student", "email"] if students is not None else []
+    writer.writerow(["submission", *week.questions, "total", "max", *identity])
     for name, results in sorted(graded.items()):
         per_question = question_scores(results)
         total = sum(got for got, _ in per_question.values())
         out_of = sum(most for _, most in per_question.values())
+        who = list(students.get(name, ("", ""))) if students is not None else []
         writer.writerow([name, *(f"{per_question.get(q, (0, 0))[0]:g}" for q in week.questions),
-                         f"{total:g}", f"{out_of:g}"])
+                         f"{total:g}", f"{out_of:g}", *(_spreadsheet_safe(w) for w in who)])
     return buffer.getvalue()
+
+
+def _spreadsheet_safe(text: str) -> str:
+    """Student-given text that a spreadsheet would run as a formula gets a leading quote."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def summary_table(week, graded: dict[str, dict]) -> str:
@@ -134,5 +144,61 @@ def summary_table(week, graded: dict[str, dict]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
              for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# -- the class, per question -------------------------------------------------
+BUCKETS = 5  # distribution of each question's score in 20 % steps of its points
+
+
+def bucket_labels() -> list[str]:
+    step = 100 // BUCKETS
+    return [f"{i * step}-{i * step + step - 1}%" for i in range(BUCKETS - 1)] + [
+        f"{(BUCKETS - 1) * step}-100%"]
+
+
+def class_summary(week, graded: dict[str, dict]) -> list[dict]:
+    """Per question, then the total: points, count, mean, min, median, max, and how
+    many submissions fall in each 20 % bucket of the points (full marks in the last)."""
+    if not graded:
+        return []
+    per_submission = [question_scores(results) for results in graded.values()]
+    rows = []
+    for qid in [*week.questions, "total"]:
+        if qid == "total":
+            scores = [sum(s[q][0] for q in s if q in week.questions) for s in per_submission]
+            points = sum(r["points"] for r in rows)
+        else:
+            scores = [s.get(qid, (0.0, 0.0))[0] for s in per_submission]
+            points = max(s.get(qid, (0.0, 0.0))[1] for s in per_submission)
+        counts = [0] * BUCKETS
+        for score in scores:
+            bucket = int(score * BUCKETS // points) if points else 0
+            counts[min(max(bucket, 0), BUCKETS - 1)] += 1
+        rows.append({"question": qid, "points": points, "n": len(scores),
+                     "mean": statistics.fmean(scores), "min": min(scores),
+                     "median": statistics.median(scores), "max": max(scores),
+                     "buckets": counts})
+    return rows
+
+
+def class_summary_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["question", "points", "n", "mean", "min", "median", "max", *bucket_labels()])
+    for r in rows:
+        writer.writerow([r["question"], f"{r['points']:g}", r["n"], f"{r['mean']:.2f}",
+                         f"{r['min']:g}", f"{r['median']:g}", f"{r['max']:g}", *r["buckets"]])
+    return buffer.getvalue()
+
+
+def class_summary_table(rows: list[dict]) -> str:
+    header = ["question", "points", "mean", "min", "median", "max", *bucket_labels()]
+    body = [[r["question"], f"{r['points']:g}", f"{r['mean']:.2f}", f"{r['min']:g}",
+             f"{r['median']:g}", f"{r['max']:g}", *map(str, r["buckets"])] for r in rows]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+             for row in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
