@@ -24,13 +24,16 @@ def tree(folder):
     return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_compiling_twice_is_byte_identical_and_matches_the_committed_release(course):
-    compile_week(course, "week1", verify=False, log=lambda *_: None)
-    first = tree(course.root / "release"), tree(course.root / "assignments")
-    compile_week(course, "week1", verify=False, log=lambda *_: None)
-    assert (tree(course.root / "release"), tree(course.root / "assignments")) == first
-    assert first == (tree(ROOT / "release"), tree(ROOT / "assignments")), (
-        "release/ or assignments/ is stale: run `autograder compile`")
+@pytest.mark.parametrize("name", Course(ROOT).weeks())
+def test_compiling_twice_is_byte_identical_and_matches_the_committed_release(tmp_path, name):
+    shutil.copytree(ROOT / "source" / name, tmp_path / "source" / name)
+    course = Course(tmp_path)
+    compile_week(course, name, verify=False, log=lambda *_: None)
+    first = tree(course.root / "release" / name), tree(course.root / "assignments" / name)
+    compile_week(course, name, verify=False, log=lambda *_: None)
+    assert (tree(course.root / "release" / name), tree(course.root / "assignments" / name)) == first
+    assert first == (tree(ROOT / "release" / name), tree(ROOT / "assignments" / name)), (
+        f"release/{name} or assignments/{name} is stale: run `autograder compile {name}`")
 
 
 def test_release_has_no_solutions_and_stub_cells(course):
