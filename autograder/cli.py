@@ -45,8 +45,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-notebook-mb", type=float, default=50,
                    help="refuse larger notebooks (default 50)")
 
+    p = commands.add_parser("data", help="prepare the data sets weeks read (CIFAR-10, IMDB)")
+    p.add_argument("action", choices=["prepare"])
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="data sets (default: all: cifar10 imdb)")
+
     args = parser.parse_args(argv)
-    return {"compile": cmd_compile, "check": cmd_check, "grade": cmd_grade}[args.command](args)
+    return {"compile": cmd_compile, "check": cmd_check, "grade": cmd_grade,
+            "data": cmd_data}[args.command](args)
+
+
+def cmd_data(args) -> int:
+    """Fill the data cache ($AML_DATA_DIR) from $AML_DATASETS' offline copies or Keras."""
+    from autograder import data
+
+    try:
+        for name in args.names or sorted(data.DATA_SETS):
+            folder = data.prepare(name)
+            print(f"{name}: ready in {folder}")
+    except data.DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_compile(args) -> int:

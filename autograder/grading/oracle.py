@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import io
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,14 +79,30 @@ class Oracle:
         _, arrays = self._cached("predict", {"name": name, "inputs": path,
                                              "batch_size": batch_size},
                                  f"predictions of `{name}`")
-        result = _numeric(arrays.get("outputs"), f"predictions of `{name}`")
-        want = (len(inputs),) if outputs is None else (len(inputs), outputs)
-        if outputs == 1 and result.shape == (len(inputs),):
+        return self._shaped(arrays.get("outputs"), name, len(inputs), outputs)
+
+    @staticmethod
+    def _shaped(array, name: str, count: int, outputs: int | None) -> np.ndarray:
+        """Predictions as a finite float array of shape (count, outputs)."""
+        result = _numeric(array, f"predictions of `{name}`")
+        want = (count,) if outputs is None else (count, outputs)
+        if outputs == 1 and result.shape == (count,):
             result = result[:, None]
         _expect(result.shape[:len(want)] == want,
-                f"`{name}` predicted an array of shape {result.shape} for {len(inputs)} "
+                f"`{name}` predicted an array of shape {result.shape} for {count} "
                 f"inputs; expected {want}")
         return result
+
+    def predict_texts(self, name: str, texts: list[str], *, outputs: int | None = None,
+                      batch_size: int = 256) -> np.ndarray:
+        """``name.predict`` on a batch of raw strings (e.g. reviews), validated like ``predict``."""
+        if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("predict_texts takes a list of strings")
+        path = self._put(json.dumps(list(texts), ensure_ascii=False).encode("utf-8"), ".json")
+        _, arrays = self._cached("predict_texts", {"name": name, "inputs": path,
+                                                   "batch_size": batch_size},
+                                 f"predictions of `{name}`")
+        return self._shaped(arrays.get("outputs"), name, len(texts), outputs)
 
     def call(self, name: str, *arrays: np.ndarray, **kwargs) -> list[np.ndarray]:
         """Call the notebook's function ``name`` on arrays; its results as arrays."""
