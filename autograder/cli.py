@@ -45,6 +45,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-notebook-mb", type=float, default=50,
                    help="refuse larger notebooks (default 50)")
 
+    p = commands.add_parser("image", help="the autograder Docker image (one for every week)")
+    p.add_argument("action", choices=["build"])
+    p.add_argument("--tag", help="image name (default $AUTOGRADER_IMAGE or aml-autograder:latest)")
+    p.add_argument("--base", help="base image, e.g. python:3.11-slim or Gradescope's "
+                                  "(default $AUTOGRADER_BASE_IMAGE or autograder-base:bookworm, "
+                                  "which scripts/make-base-image makes)")
+
+    p = commands.add_parser("gradescope", help="what to upload to Gradescope for a week")
+    p.add_argument("week")
+    p.add_argument("--out", type=Path, default=Path("out/gradescope"),
+                   help="where the zip goes (default out/gradescope)")
+    p.add_argument("--image", metavar="TAG",
+                   help="also build the manual-Docker image: the autograder image + the week")
+    p.add_argument("--try", dest="tries", type=Path, nargs="+", default=[], metavar="NOTEBOOK",
+                   help="grade notebooks the way Gradescope would, in the image it builds "
+                        "from the zip")
+    p.add_argument("--base", help="base image for --try (default: the autograder image's base)")
+
     p = commands.add_parser("data", help="prepare the data sets weeks read (CIFAR-10, IMDB)")
     p.add_argument("action", choices=["prepare"])
     p.add_argument("names", nargs="*", metavar="NAME",
@@ -52,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     return {"compile": cmd_compile, "check": cmd_check, "grade": cmd_grade,
+            "image": cmd_image, "gradescope": cmd_gradescope,
             "data": cmd_data}[args.command](args)
 
 
@@ -67,6 +86,29 @@ def cmd_data(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_image(args) -> int:
+    from autograder.container import ContainerError, build_image
+
+    try:
+        build_image(args.tag, args.base)
+    except ContainerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_gradescope(args) -> int:
+    from autograder.container import ContainerError
+    from autograder.gradescope import command
+
+    try:
+        return command(Course(), args.week, args.out.resolve(), image=args.image,
+                       base=args.base, tries=[t.resolve() for t in args.tries])
+    except ContainerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 def cmd_compile(args) -> int:

@@ -1,0 +1,170 @@
+"""`autograder gradescope WEEK`: gradescope.yml, the autograder zip, and grading the way
+Gradescope does (an image built from the zip by running setup.sh; per submission a
+container with it in /autograder/submission running /autograder/run_autograder), with
+results.json validated against Gradescope's published format
+(tests/gradescope_results.schema.json) for a correct, a wrong and a crashing week-1
+submission. About 6 minutes: an image build (pip from the shared BuildKit cache) and
+three week-1 gradings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+from conftest import ROOT, by_question
+from docker_fixtures import autograder_image, base_image  # noqa: F401  (fixtures)
+from test_hostile_notebooks import hidden_test_lines
+from week1_submissions import SAMPLE_SUBMISSIONS
+
+from autograder import gradescope
+from autograder.weeks import Course
+
+SCHEMA = json.loads((ROOT / "tests" / "gradescope_results.schema.json").read_text())
+SAMPLES = ROOT / "source" / "week1" / "samples"
+CRASHING_DESERVES = {"q1": 6, "q2": 0, "q3": 0}
+
+
+def validate(results: dict) -> None:
+    jsonschema.validate(results, SCHEMA)
+
+
+# -- settings and the zip (no Docker) ----------------------------------------------------
+def test_every_compiled_week_in_gradescope_yml_matches_its_checks():
+    """points = the sum of the checks' points, timeout and memory fit the week's budgets."""
+    course = Course(ROOT)
+    compiled = [w for w in course.weeks() if (course.build(w) / "week.toml").exists()]
+    assert "week1" in compiled
+    for name in compiled:
+        settings = gradescope.load_settings(course, name)
+        assert gradescope.check_settings(settings, course.built_week(name)) == [], name
+
+
+def test_settings_mistakes_are_named(tmp_path):
+    (tmp_path / "gradescope.yml").write_text(
+        "week1:\n  points: 18\n  visibilty: hidden\n  questions: {q1: secret}\n  cpus: -1\n")
+    with pytest.raises(SystemExit) as error:
+        gradescope.load_settings(Course(tmp_path), "week1")
+    message = str(error.value)
+    assert "unknown setting 'visibilty'" in message
+    assert "questions.q1 is 'secret'" in message and "cpus must be a positive number" in message
+    with pytest.raises(SystemExit, match="no section for week9"):
+        gradescope.load_settings(Course(tmp_path), "week9")
+
+
+def test_settings_that_do_not_fit_the_week_are_refused():
+    course = Course(ROOT)
+    week = course.built_week("week1")
+    settings = dataclasses.replace(gradescope.load_settings(course, "week1"), points=20,
+                                   timeout=600, memory_mb=2048, questions={"q9": "hidden"})
+    problems = "\n".join(gradescope.check_settings(settings, week))
+    assert "points is 20 but the week's checks are worth 18" in problems
+    assert "timeout 600 s is shorter" in problems and "memory_mb 2048" in problems
+    assert "['q9']" in problems
+
+
+def test_the_zip_has_what_gradescope_needs_and_is_reproducible(tmp_path):
+    first = subprocess.run([str(ROOT / ".venv/bin/autograder"), "gradescope", "week1",
+                            "--out", str(tmp_path / "a")], capture_output=True, text=True, cwd=ROOT)
+    assert first.returncode == 0, first.stderr
+    assert "total points 18" in first.stdout and "timeout 1200 s" in first.stdout
+    subprocess.run([str(ROOT / ".venv/bin/autograder"), "gradescope", "week1",
+                    "--out", str(tmp_path / "b")], check=True, capture_output=True, cwd=ROOT)
+    archive = tmp_path / "a" / "week1-gradescope.zip"
+    assert archive.read_bytes() == (tmp_path / "b" / "week1-gradescope.zip").read_bytes()
+    with zipfile.ZipFile(archive) as zipped:
+        modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in zipped.infolist()}
+        settings = json.loads(zipped.read("gradescope.json"))
+    assert modes["setup.sh"] == modes["run_autograder"] == 0o755
+    for name in ("requirements.txt", "autograder/gradescope.py", "autograder/grading/plugin.py",
+                 "assignments/week1/week.toml", "assignments/week1/tests/test_week1.py"):
+        assert name in modes, name
+    assert not any(name.startswith(("source/", "release/")) or "samples" in name for name in modes)
+    assert settings["week"] == "week1" and settings["points"] == 18
+
+
+# -- the way Gradescope runs it ------------------------------------------------------------
+# Visibility is set per question here (q1 visible, the rest after the due date) to see
+# it flow from the settings into every test of results.json.
+TRY_SETTINGS = dict(visibility="after_due_date", questions={"q1": "visible"})
+
+
+@pytest.fixture(scope="module")
+def gradescope_like(base_image, tmp_path_factory):  # noqa: F811
+    """The image Gradescope builds from the week-1 zip (setup.sh run on the base)."""
+    course = Course(ROOT)
+    settings = dataclasses.replace(gradescope.load_settings(course, "week1"), **TRY_SETTINGS)
+    archive = gradescope.write_zip(course, settings, tmp_path_factory.mktemp("zip"))
+    tag = "aml-autograder-gradescope-test:week1"
+    gradescope.build_from_zip(archive, tag, base_image, gradescope.TRY_DOCKERFILE)
+    return tag, settings
+
+
+@pytest.mark.parametrize("sample", ["correct", "wrong", "crashing"])
+def test_a_sample_graded_like_gradescope(sample, gradescope_like, tmp_path):
+    tag, settings = gradescope_like
+    results = gradescope.run_like_gradescope(tag, SAMPLES / f"{sample}.ipynb", tmp_path, settings)
+
+    validate(results)
+    deserved = CRASHING_DESERVES if sample == "crashing" else SAMPLE_SUBMISSIONS[sample][1]
+    assert by_question(results) == deserved, results["tests"]
+    assert results["score"] == sum(deserved.values())
+    assert len(results["tests"]) == 18 and results["extra_data"]["final"] is True
+    for test in results["tests"]:
+        expected = "visible" if test["extra_data"]["question"] == "q1" else "after_due_date"
+        assert test["visibility"] == expected, test
+    stdout = (tmp_path / "stdout").read_text()
+    assert "isolation: container; uid drop yes" in stdout, stdout
+    # The one gap left in a container: the kernel's own cap is address space (the
+    # container's memory limit caps resident memory of everything in it).
+    warnings = [line for line in stdout.splitlines() if line.startswith("WARNING")]
+    assert all("RLIMIT_AS" in line for line in warnings), warnings
+    text = json.dumps(results)
+    assert [line for line in hidden_test_lines() if line in text] == []
+
+
+def test_manual_docker_image_is_a_thin_layer(autograder_image, tmp_path):  # noqa: F811
+    """The manual-Docker image = the autograder image + the week's files (a few kB); it
+    grades too: here a submission that is not a notebook, which gets a defined result."""
+    settings = gradescope.load_settings(Course(ROOT), "week1")
+    archive = gradescope.write_zip(Course(ROOT), settings, tmp_path / "zip")
+    tag = "aml-autograder-gradescope-test:week1-manual"
+    gradescope.build_from_zip(archive, tag, autograder_image, gradescope.MANUAL_DOCKERFILE)
+    sizes = [int(subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}", image],
+                                capture_output=True, text=True, check=True).stdout)
+             for image in (autograder_image, tag)]
+    assert sizes[1] - sizes[0] < 5 * 2**20, sizes
+    broken = tmp_path / "week1.ipynb"
+    broken.write_text("this is not a notebook")
+
+    results = gradescope.run_like_gradescope(tag, broken, tmp_path / "results", settings)
+
+    validate(results)
+    assert results["score"] == 0 and len(results["tests"]) == 18
+    assert all("not a valid Jupyter notebook" in t["output"] for t in results["tests"])
+
+
+def test_no_notebook_in_the_submission_gets_a_defined_result(tmp_path):
+    """run() itself (as run_autograder calls it), without Docker: nothing to grade."""
+    course = Course(ROOT)
+    settings = gradescope.load_settings(course, "week1")
+    source = tmp_path / "source"
+    (source / "assignments").mkdir(parents=True)
+    (source / "gradescope.json").write_text(json.dumps(dataclasses.asdict(settings)))
+    import shutil
+    shutil.copytree(course.build("week1"), source / "assignments" / "week1")
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "answers.py").write_text("print('hi')\n")
+
+    results = gradescope.run(source, submission, tmp_path / "results")
+
+    validate(results)
+    assert results["score"] == 0
+    assert "submit one notebook named week1.ipynb" in results["tests"][0]["output"]
+    assert json.loads((tmp_path / "results" / "results.json").read_text()) == results
+    assert Path(tmp_path / "results").stat().st_mode & 0o077 == 0
