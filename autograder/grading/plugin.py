@@ -21,13 +21,15 @@ students is its failure *message* only: never a traceback, never test source.
 
 from __future__ import annotations
 
+import base64
+import copy
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder.grading.oracle import Oracle
+from autograder.grading.oracle import Oracle, OracleError
 from autograder.grading.results import ResultsFile, TestResult
 from autograder.sandbox.isolation import detect
 from autograder.sandbox.session import KernelSession
@@ -93,7 +95,7 @@ def kernel_session(submission, week, pytestconfig):
             recorder.missing_answers = week.missing_answers(submission)
             # The executed notebook (student output only) for TAs and feedback.
             executed = recorder.results.path.with_name("executed.ipynb")
-            nbformat.write(submission, executed)
+            nbformat.write(_with_open_figures(submission, session), executed)
         yield session
     finally:
         session.close()
@@ -206,6 +208,28 @@ class GradingRecorder:
             extra["execution"] = self.execution.to_json()
         self.results.write(self.week, list(self.tests.values()),
                            seconds=time.monotonic() - self.started, extra=extra)
+
+
+def _with_open_figures(nb, session: KernelSession):
+    """The notebook plus a last cell showing the figures left open at the end.
+
+    The sandbox draws with matplotlib's Agg backend, so ``plt.show()`` displays
+    nothing and keeps figures open (the checks read their data); the feedback
+    page shows the student these pictures instead.
+    """
+    try:
+        images = Oracle(session, timeout=60).rendered_figures()
+    except OracleError:
+        return nb
+    if not images:
+        return nb
+    nb = copy.deepcopy(nb)
+    cell = nbformat.v4.new_code_cell("# [autograder] the figures open at the end of the run")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={
+        "image/png": base64.b64encode(image).decode("ascii"), "text/plain": "<Figure>"})
+        for image in images]
+    nb.cells.append(cell)
+    return nb
 
 
 def _title(item, question: str) -> str:

@@ -164,8 +164,20 @@ def _install():
             result.append({"number": number, "axes": axes_info})
         return {"figures": result}, arrays
 
+    def rendered_figures(limit=20):
+        """The open figures as PNG bytes, for the student's feedback page."""
+        import io as _io
+        import matplotlib.pyplot as plt
+
+        arrays = {}
+        for i, number in enumerate(plt.get_fignums()[:limit]):
+            buffer = _io.BytesIO()
+            plt.figure(number).savefig(buffer, format="png", dpi=72)
+            arrays[f"png{i}"] = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+        return {"count": len(arrays)}, arrays
+
     handlers = {"describe": describe, "weights": weights, "predict": predict,
-                "predict_texts": predict_texts,
+                "predict_texts": predict_texts, "rendered_figures": rendered_figures,
                 "call": call, "value": value, "figures": figures}
 
     def answer(request):
