@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+import sample_notebooks
 from nbformat.v4 import new_code_cell
+from sample_notebooks import fill
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "release" / "week1" / "week1.ipynb"
@@ -61,11 +63,7 @@ def submission(answers: dict[str, str], extra: list[str] = (),
                extra_first: bool = False) -> nbformat.NotebookNode:
     """The release notebook with cells (by nbgrader grade_id) replaced, plus extra
     cells at the end (or right after the setup cell, with ``extra_first``)."""
-    nb = nbformat.read(RELEASE, as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = answers[grade_id].strip()
+    nb = fill(RELEASE, answers)
     position = 2 if extra_first else len(nb.cells)
     for number, code in enumerate(extra):
         cell = new_code_cell(code.strip())
@@ -93,9 +91,7 @@ SAMPLE_SUBMISSIONS = {
 
 
 def write_samples(folder: Path = SAMPLES) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, (answers, _) in SAMPLE_SUBMISSIONS.items():
-        nbformat.write(submission(answers), folder / f"{name}.ipynb")
+    sample_notebooks.write_samples(SAMPLE_SUBMISSIONS, folder, submission)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+import sample_notebooks
+from sample_notebooks import fill
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "release" / "week2" / "week2.ipynb"
@@ -67,13 +69,8 @@ plt.show()
 
 
 def submission(answers: dict[str, str]) -> nbformat.NotebookNode:
-    """The release notebook with cells (by nbgrader grade_id) replaced."""
-    nb = nbformat.read(RELEASE, as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = answers[grade_id].strip()
-    return nb
+    """The release notebook with answer cells (by nbgrader grade_id) replaced."""
+    return fill(RELEASE, answers)
 
 
 # name -> (answers, points per question the answers deserve)
@@ -87,9 +84,7 @@ SAMPLE_SUBMISSIONS = {
 
 
 def write_samples(folder: Path = SAMPLES) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, (answers, _) in SAMPLE_SUBMISSIONS.items():
-        nbformat.write(submission(answers), folder / f"{name}.ipynb")
+    sample_notebooks.write_samples(SAMPLE_SUBMISSIONS, folder, submission)
 
 
 if __name__ == "__main__":

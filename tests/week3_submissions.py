@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+import sample_notebooks
+from sample_notebooks import fill
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "release" / "week3" / "week3.ipynb"
@@ -50,12 +52,7 @@ imdb_model.fit(train_ds.take(30), epochs=1, verbose=2)
 
 def submission(answers: dict[str, str]) -> nbformat.NotebookNode:
     """The release notebook with answer cells (by nbgrader grade_id) replaced."""
-    nb = nbformat.read(RELEASE, as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = answers[grade_id].strip()
-    return nb
+    return fill(RELEASE, answers)
 
 
 # name -> (answers, points per question the answers deserve)
@@ -68,9 +65,7 @@ SAMPLE_SUBMISSIONS = {
 
 
 def write_samples(folder: Path = SAMPLES) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, (answers, _) in SAMPLE_SUBMISSIONS.items():
-        nbformat.write(submission(answers), folder / f"{name}.ipynb")
+    sample_notebooks.write_samples(SAMPLE_SUBMISSIONS, folder, submission)
 
 
 if __name__ == "__main__":

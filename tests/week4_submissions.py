@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+import sample_notebooks
+from sample_notebooks import fill
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "source" / "week4"
@@ -85,16 +87,9 @@ class ProjectileNet(keras.Model):
 
 
 def submission(answers: dict[str, str]) -> nbformat.NotebookNode:
-    """The release notebook with the solution regions of some cells (by grade_id) filled."""
-    nb = nbformat.read(RELEASE, as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            # The release keeps the given lines around a solution (e.g. the seed) and
-            # replaces the solution by `raise NotImplementedError()`.
-            cell.source = cell.source.replace("raise NotImplementedError()",
-                                              answers[grade_id].strip())
-    return nb
+    """The release notebook with the solution regions of some cells (by grade_id) filled:
+    the release keeps the given lines around a solution (e.g. the seed)."""
+    return fill(RELEASE, answers, keep_given=True)
 
 
 FULL_MARKS = {"q1": 7, "q2": 7, "q3": 7}
@@ -126,9 +121,7 @@ def given_cell_digests() -> dict[str, str]:
 
 
 def write_samples(folder: Path = SAMPLES) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, (answers, _) in SAMPLE_SUBMISSIONS.items():
-        nbformat.write(submission(answers), folder / f"{name}.ipynb")
+    sample_notebooks.write_samples(SAMPLE_SUBMISSIONS, folder, submission)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,35 @@
+"""Making sample submissions from a week's release notebook (shared by the
+tests/<week>_submissions.py modules, which hold each week's answers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+
+
+def grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def fill(release: Path, answers: dict[str, str], *, keep_given: bool = False):
+    """The release notebook with the cells named by nbgrader grade_id answered.
+
+    With ``keep_given`` only the ``raise NotImplementedError()`` stub is replaced,
+    keeping the given lines around a solution region (e.g. a seed).
+    """
+    nb = nbformat.read(release, as_version=4)
+    for cell in nb.cells:
+        if grade_id(cell) in answers:
+            answer = answers[grade_id(cell)].strip()
+            cell.source = (cell.source.replace("raise NotImplementedError()", answer)
+                           if keep_given else answer)
+    return nb
+
+
+def write_samples(samples: dict, folder: Path, submission: Callable) -> None:
+    """Write ``samples`` (name -> (answers, expected points)) as notebooks."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (answers, _) in samples.items():
+        nbformat.write(submission(answers), folder / f"{name}.ipynb")
