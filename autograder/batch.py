@@ -127,14 +127,23 @@ def _discover_nbgrader(submitted: Path, week: Week, max_bytes, add, skipped) -> 
         files = {str(p.relative_to(folder)): p for p in sorted(folder.rglob("*"))
                  if p.is_file() or p.is_symlink()}
         files.pop("timestamp.txt", None)  # nbgrader's own
-        chosen = _choose_notebook(files, week, f"{student.name}", skipped)
-        if chosen is None:
-            continue
-        path = files[chosen]
-        if path.is_symlink():
-            skipped.append(f"{path}: refused, a symbolic link in a student folder")
-        elif _size_ok(path, max_bytes, skipped):
+        path = _notebook_of(files, week, student.name, max_bytes, skipped)
+        if path is not None:
             add(student.name, path.resolve(), student=student.name, origin=str(path))
+
+
+def _notebook_of(files: dict[str, Path], week: Week, label: str, max_bytes,
+                 skipped) -> Path | None:
+    """The one notebook to grade among a student folder's files, or None (with the
+    reason in ``skipped``): a symbolic link or an oversized file is refused."""
+    chosen = _choose_notebook(files, week, label, skipped)
+    if chosen is None:
+        return None
+    path = files[chosen]
+    if path.is_symlink():
+        skipped.append(f"{path}: refused, a symbolic link in a student folder")
+        return None
+    return path if _size_ok(path, max_bytes, skipped) else None
 
 
 def _gradescope_index(folder: Path) -> Path | None:
@@ -155,13 +164,8 @@ def _discover_gradescope_folder(folder: Path, week: Week, max_bytes, add, skippe
                  if (p.is_file() or p.is_symlink()) and not _ignored(p.relative_to(sub).parts)}
         student, email = metadata.pop(sub.name, ("", ""))
         label = f"{sub.name} ({student})" if student else sub.name
-        chosen = _choose_notebook(files, week, label, skipped)
-        if chosen is None:
-            continue
-        path = files[chosen]
-        if path.is_symlink():
-            skipped.append(f"{path}: refused, a symbolic link in a student folder")
-        elif _size_ok(path, max_bytes, skipped):
+        path = _notebook_of(files, week, label, max_bytes, skipped)
+        if path is not None:
             add(sub.name, path.resolve(), student=student, email=email, origin=str(path))
     for sub, (student, _) in metadata.items():
         skipped.append(f"{sub} ({student}): listed in {METADATA_NAME} but has no files")
