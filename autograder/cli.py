@@ -154,7 +154,8 @@ def cmd_grade(args) -> int:
 
 
 def _grade_batch(args, week: Week, out: Path) -> int:
-    from autograder.batch import Batch, Progress, collect, discover
+    from autograder.batch import Batch, Progress, collect
+    from autograder.submissions import discover
 
     found = discover(args.submissions, week, out / ".inputs",
                      max_bytes=int(args.max_notebook_mb * 1024 * 1024))

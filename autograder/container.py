@@ -26,7 +26,6 @@ the prepared data cache and this package; the week comes in as a mount.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket

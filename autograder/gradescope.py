@@ -41,7 +41,7 @@ import yaml
 
 from autograder.grading.results import write_atomically
 from autograder.grading.runner import GRADING_MARGIN, finish_results, grade_notebook
-from autograder.weeks import CONFIG_NAME, Course, Week
+from autograder.weeks import Course, Week
 
 CONFIG_FILE = "gradescope.yml"
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")

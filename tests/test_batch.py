@@ -18,7 +18,8 @@ import pytest
 from batch_fixtures import (HIDDEN_MARKER, ROOT, course_env, grade_command, gradescope_zip,
                             make_course, notebook_text, run_grade)
 
-from autograder.batch import Progress, discover, kill_leftovers, processes_using
+from autograder.batch import Progress, kill_leftovers, processes_using
+from autograder.submissions import discover
 from autograder.weeks import Week
 
 SLEEP = "import time\ntime.sleep(4)"

@@ -15,7 +15,8 @@ from markupsafe import escape
 from batch_fixtures import HIDDEN_MARKER, make_course, tiny_notebook
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from autograder.batch import Batch, Submission
+from autograder.batch import Batch
+from autograder.submissions import Submission
 from autograder.feedback import render_feedback
 from autograder.grading.runner import grade_notebook
 from autograder.weeks import Week
