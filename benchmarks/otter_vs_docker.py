@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/otter_vs_docker.py                 # 20 submissions, 2 workers
     .venv/bin/python benchmarks/otter_vs_docker.py --limit 2       # a quick trial
-    (--jobs N, --copies N, --work DIR, --ours local, --only ours|otter, --keep)
+    (--jobs N, --copies N, --samples correct,partial,wrong, --work DIR, --ours local,
+     --only ours|otter, --keep)
 
 Same submissions, same machine, same run, same number of workers on both sides:
 
@@ -115,10 +116,11 @@ def image_exists(tag: str) -> bool:
 
 
 # -- submissions ----------------------------------------------------------------------
-def submission_names(copies: int, limit: int | None) -> list[tuple[str, str]]:
+def submission_names(copies: int, limit: int | None,
+                     samples: list[str] | None = None) -> list[tuple[str, str]]:
     """(file stem, sample) in the order correct-1, partial-1, wrong-1, crashing-1, ..."""
     names = [(f"{sample}-{copy}", sample) for copy in range(1, copies + 1)
-             for sample in SAMPLE_SUBMISSIONS]
+             for sample in SAMPLE_SUBMISSIONS if not samples or sample in samples]
     return names[:limit] if limit else names
 
 
@@ -309,6 +311,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, help="grade only the first N submissions (a trial)")
     parser.add_argument("--copies", type=int, default=5, help="copies of each sample (default 5)")
+    parser.add_argument("--samples", type=lambda text: text.split(","),
+                        help="only these samples, e.g. crashing or correct,partial,wrong (to "
+                             "compare the cost of each kind)")
     parser.add_argument("--jobs", type=int, default=2, help="workers on both sides (default 2)")
     parser.add_argument("--ours", choices=["docker", "local"], default="docker")
     parser.add_argument("--only", choices=["ours", "otter"], help="run one side only")
@@ -320,7 +325,10 @@ def main() -> None:
 
     work = args.work or Path(tempfile.mkdtemp(prefix="otterbench-"))
     work.mkdir(parents=True, exist_ok=True)
-    names = submission_names(args.copies, args.limit)
+    unknown = set(args.samples or []) - set(SAMPLE_SUBMISSIONS)
+    if unknown:
+        parser.error(f"unknown samples {sorted(unknown)}; there are {sorted(SAMPLE_SUBMISSIONS)}")
+    names = submission_names(args.copies, args.limit, args.samples)
     sides = [args.only] if args.only else ["ours", "otter"]
     log(f"{len(names)} submissions, {args.jobs} workers, working folder {work}")
 
