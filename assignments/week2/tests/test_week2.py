@@ -16,7 +16,6 @@ from conftest import ODES, U0
 from scipy.optimize import linear_sum_assignment
 
 from autograder.grading import checks
-from autograder.grading.oracle import OracleError
 
 PHYSICS = {ode: f"physics_model_{ode}" for ode in ODES}
 SUPERVISED = {ode: f"supervised_model_{ode}" for ode in ODES}

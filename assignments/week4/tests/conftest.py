@@ -197,6 +197,60 @@ def baseline(oracle, well, week, well_losses, given_cells_unchanged) -> WellLoss
     return losses
 
 
+
+# Exercises 1 and 2 improve on the baseline the same way; these two measure it.
+@dataclass(frozen=True)
+class GapRatio:
+    gap: float           # fresh MSE - training MSE of the improved model
+    baseline_gap: float
+    wanted: float        # the largest ratio that passes
+
+    @property
+    def ratio(self) -> float:
+        return self.gap / self.baseline_gap
+
+
+@dataclass(frozen=True)
+class FreshImprovement:
+    fresh: float           # MSE on fresh samples of the improved model
+    baseline_fresh: float
+    wanted: float          # the smallest improvement that passes, in percent
+
+    @property
+    def percent(self) -> float:
+        return 100 * (self.baseline_fresh - self.fresh) / self.baseline_fresh
+
+
+@pytest.fixture
+def gap_against_baseline(baseline, well_losses, given_cells_unchanged, week, measure):
+    """gap_against_baseline(name, training_cell, label) -> GapRatio, measured and reported."""
+    def compare(name: str, training_cell: str, label: str) -> GapRatio:
+        given_cells_unchanged(training_cell)
+        found = GapRatio(well_losses(name).gap, baseline.gap, week.thresholds["max_gap_ratio"])
+        measure(f"{label} gap / baseline gap", found.ratio, threshold=found.wanted,
+                text=f"over-fitting gap (fresh MSE - training MSE): {found.gap:.5f}, baseline "
+                     f"{found.baseline_gap:.5f}, ratio {found.ratio:.2f} "
+                     f"(needs at most {found.wanted})")
+        return found
+    return compare
+
+
+@pytest.fixture
+def improvement_against_baseline(baseline, well_losses, given_cells_unchanged, week, measure):
+    """improvement_against_baseline(name, training_cell, label, threshold) -> FreshImprovement,
+    measured and reported; `threshold` names week.toml's smallest improvement."""
+    def compare(name: str, training_cell: str, label: str, threshold: str) -> FreshImprovement:
+        given_cells_unchanged(training_cell)
+        found = FreshImprovement(well_losses(name).fresh, baseline.fresh,
+                                 week.thresholds[threshold])
+        measure(f"{label} improvement on fresh data (%)", found.percent, threshold=found.wanted,
+                text=f"MSE on fresh samples: {found.fresh:.5f}, baseline "
+                     f"{found.baseline_fresh:.5f}, improvement {found.percent:.2f} % "
+                     f"(needs {found.wanted} %)")
+        return found
+    return compare
+
+
 # -- the projectile (exercise 3) -----------------------------------------------------
 def throws(g: float, v0: float, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)

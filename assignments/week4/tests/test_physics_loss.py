@@ -105,33 +105,21 @@ def test_trained_with_the_loss(oracle, week, given_cells_unchanged):
 
 
 @pytest.mark.points(1)
-def test_overfits_less(oracle, week, baseline, well_losses, given_cells_unchanged, measure):
+def test_overfits_less(gap_against_baseline):
     """Over-fits less: its gap between training and fresh data is at most half the baseline's"""
-    given_cells_unchanged("q2_train")
-    losses = well_losses(MODEL)
-    ratio = losses.gap / baseline.gap
-    wanted = week.thresholds["max_gap_ratio"]
-    measure("physics-guided gap / baseline gap", ratio, threshold=wanted,
-            text=f"over-fitting gap (fresh MSE - training MSE): {losses.gap:.5f}, baseline "
-                 f"{baseline.gap:.5f}, ratio {ratio:.2f} (needs at most {wanted})")
-    assert ratio <= wanted, (
+    found = gap_against_baseline(MODEL, "q2_train", "physics-guided")
+    assert found.ratio <= found.wanted, (
         f"trained with `{LOSS}`, the network's MSE on fresh samples exceeds its training MSE "
-        f"by {losses.gap:.5f}, {ratio:.0%} of the baseline's {baseline.gap:.5f} (at most "
-        f"{wanted:.0%} is needed)")
+        f"by {found.gap:.5f}, {found.ratio:.0%} of the baseline's {found.baseline_gap:.5f} (at "
+        f"most {found.wanted:.0%} is needed)")
 
 
 @pytest.mark.points(1)
-def test_improves_on_fresh_data(oracle, week, baseline, well_losses, given_cells_unchanged,
-                                measure):
+def test_improves_on_fresh_data(improvement_against_baseline):
     """Its loss on fresh data is lower than the baseline's"""
-    given_cells_unchanged("q2_train")
-    losses = well_losses(MODEL)
-    improvement = 100 * (baseline.fresh - losses.fresh) / baseline.fresh
-    wanted = week.thresholds["physics_min_improvement"]
-    measure("physics-guided improvement on fresh data (%)", improvement, threshold=wanted,
-            text=f"MSE on fresh samples: {losses.fresh:.5f}, baseline {baseline.fresh:.5f}, "
-                 f"improvement {improvement:.2f} % (needs {wanted} %)")
-    assert improvement >= wanted, (
-        f"on fresh samples the network trained with `{LOSS}` has an MSE of {losses.fresh:.5f} "
-        f"against the baseline's {baseline.fresh:.5f}, {improvement:.2f} % better; at least "
-        f"{wanted} % is needed")
+    found = improvement_against_baseline(MODEL, "q2_train", "physics-guided",
+                                         "physics_min_improvement")
+    assert found.percent >= found.wanted, (
+        f"on fresh samples the network trained with `{LOSS}` has an MSE of {found.fresh:.5f} "
+        f"against the baseline's {found.baseline_fresh:.5f}, {found.percent:.2f} % better; at "
+        f"least {found.wanted} % is needed")

@@ -7,7 +7,6 @@ then trains a fresh ProjectileNet on throws made here under other gravities:
 a network with g or v0 written into it cannot recover those.
 """
 
-import numpy as np
 import pytest
 from conftest import OTHER_THROWS, fit_law, throws
 

@@ -38,35 +38,24 @@ def test_trained_the_given_way(oracle, week):
 
 
 @pytest.mark.points(1)
-def test_overfits_less(oracle, week, baseline, well_losses, given_cells_unchanged, measure):
+def test_overfits_less(gap_against_baseline):
     """Over-fits less: its gap between training and fresh data is at most half the baseline's"""
-    given_cells_unchanged("q1_train")
-    losses = well_losses(NAME)
-    ratio = losses.gap / baseline.gap
-    wanted = week.thresholds["max_gap_ratio"]
-    measure("regularised gap / baseline gap", ratio, threshold=wanted,
-            text=f"over-fitting gap (fresh MSE - training MSE): {losses.gap:.5f}, baseline "
-                 f"{baseline.gap:.5f}, ratio {ratio:.2f} (needs at most {wanted})")
-    assert ratio <= wanted, (
+    found = gap_against_baseline(NAME, "q1_train", "regularised")
+    assert found.ratio <= found.wanted, (
         f"`{NAME}` still over-fits: its MSE on fresh samples exceeds its training MSE by "
-        f"{losses.gap:.5f}, {ratio:.0%} of the baseline's {baseline.gap:.5f} (at most "
-        f"{wanted:.0%} is needed); regularise more strongly")
+        f"{found.gap:.5f}, {found.ratio:.0%} of the baseline's {found.baseline_gap:.5f} (at "
+        f"most {found.wanted:.0%} is needed); regularise more strongly")
 
 
 @pytest.mark.points(1)
-def test_improves_on_fresh_data(oracle, week, baseline, well_losses, given_cells_unchanged,
-                                measure):
+def test_improves_on_fresh_data(improvement_against_baseline):
     """Its loss on fresh data is lower than the baseline's"""
-    given_cells_unchanged("q1_train")
-    losses = well_losses(NAME)
-    improvement = 100 * (baseline.fresh - losses.fresh) / baseline.fresh
-    wanted = week.thresholds["regularised_min_improvement"]
-    measure("regularised improvement on fresh data (%)", improvement, threshold=wanted,
-            text=f"MSE on fresh samples: {losses.fresh:.5f}, baseline {baseline.fresh:.5f}, "
-                 f"improvement {improvement:.2f} % (needs {wanted} %)")
-    assert improvement >= wanted, (
-        f"on fresh samples `{NAME}` has an MSE of {losses.fresh:.5f} against the baseline's "
-        f"{baseline.fresh:.5f}, {improvement:.2f} % better; at least {wanted} % is needed")
+    found = improvement_against_baseline(NAME, "q1_train", "regularised",
+                                         "regularised_min_improvement")
+    assert found.percent >= found.wanted, (
+        f"on fresh samples `{NAME}` has an MSE of {found.fresh:.5f} against the baseline's "
+        f"{found.baseline_fresh:.5f}, {found.percent:.2f} % better; at least {found.wanted} % "
+        "is needed")
 
 
 @pytest.mark.points(1)
