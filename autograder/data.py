@@ -31,13 +31,14 @@ import os
 import re
 import sys
 import tarfile
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from autograder.grading.results import write_atomically, write_atomically_with
 
 SPLITS = ("train", "test")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -232,30 +233,17 @@ _DOWNLOAD = {"cifar10": _cifar10_from_keras, "imdb": _imdb_from_keras}
 # -- writing the cache ----------------------------------------------------------------------
 def _write_npz(path: Path, split) -> None:
     x, y = split
-    _write_atomically(path, lambda handle: np.savez(handle, x=x, y=y))
+    write_atomically_with(path, lambda handle: np.savez(handle, x=x, y=y))
 
 
 def _write_json(path: Path, split) -> None:
     texts, labels = split
     text = json.dumps({"texts": list(texts), "labels": [int(v) for v in labels]},
                       ensure_ascii=False)
-    _write_atomically(path, lambda handle: handle.write(text.encode("utf-8")))
+    write_atomically(path, text)
 
 
 _WRITE = {".npz": _write_npz, ".json": _write_json}
-
-
-def _write_atomically(path: Path, write) -> None:
-    """Readers see the whole file or none; readable by the sandbox uid (0644)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- helpers --------------------------------------------------------------------------------

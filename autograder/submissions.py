@@ -9,16 +9,15 @@ are skipped with a message instead of stopping the batch.
 
 from __future__ import annotations
 
-import os
 import re
 import stat
-import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import yaml
 
+from autograder.grading.results import write_atomically
 from autograder.weeks import Week
 
 # A week-1 notebook with all its plots is about 1 MB; 50 MB leaves room for
@@ -194,7 +193,7 @@ def _discover_gradescope_zip(archive_path: Path, week: Week, staging: Path, max_
                                f"{_mb(max_bytes)} or cannot be read")
                 continue
             target = staging / _safe_name(folder) / _safe_name(PurePosixPath(chosen).name)
-            _write_bytes_atomically(target, data)
+            write_atomically(target, data)
             add(folder, target.resolve(), student=student, email=email,
                 origin=f"{archive_path}:{'/'.join(root + (folder, chosen))}")
         for folder, (student, _) in metadata.items():
@@ -318,8 +317,3 @@ def _mb(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB" if size >= 100 * 1024 else f"{size:,} bytes"
 
 
-def _write_bytes_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

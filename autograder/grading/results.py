@@ -16,6 +16,7 @@ import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 NOT_RUN = "not run: grading stopped before this check"
 
@@ -57,16 +58,27 @@ class TestResult:
                 "visibility": self.visibility, "extra_data": extra}
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Readers see the old file or the new one, never half of one."""
+def write_atomically(path: Path, content: str | bytes) -> None:
+    """Readers see the old file or the new one, never half of one (text as UTF-8)."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    write_atomically_with(path, lambda handle: handle.write(data))
+
+
+def write_atomically_with(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """write(handle) into a temporary file beside `path`, then rename it into place,
+    readable by the sandbox uid (0644). If anything fails, `path` is as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class ResultsFile:
