@@ -280,17 +280,25 @@ def build_image(tag: str | None = None, base: str | None = None, *,
                 path.chmod(0o755)
             elif "data" not in path.relative_to(context).parts[:1]:
                 path.chmod(0o644)
-        command = ["docker", "build", "-f", str(DOCKERFILE), "--build-arg", f"BASE_IMAGE={base}",
-                   "-t", tag]
-        if CA_BUNDLE.is_file():
-            command += ["--secret", f"id=ca,src={CA_BUNDLE}"]
-        command.append(str(context))
         started = time.monotonic()
-        done = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT if stream else None)
-        if done.returncode != 0:
-            raise ContainerError(f"docker build of {tag} failed (exit {done.returncode})")
+        docker_build(context, tag, base, dockerfile=DOCKERFILE, stream=stream)
     print(f"built {tag} from {base} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return tag
+
+
+def docker_build(context: Path, tag: str, base: str, *, dockerfile: Path | None = None,
+                 stream=None) -> None:
+    """`docker build` of a staged context with BASE_IMAGE=base; pip inside gets the host's CA
+    bundle as the BuildKit secret `ca` (never stored in a layer). Output goes to `stream`."""
+    command = ["docker", "build", "--build-arg", f"BASE_IMAGE={base}", "-t", tag]
+    if dockerfile is not None:
+        command += ["-f", str(dockerfile)]
+    if CA_BUNDLE.is_file():
+        command += ["--secret", f"id=ca,src={CA_BUNDLE}"]
+    done = subprocess.run([*command, str(context)], stdout=stream,
+                          stderr=subprocess.STDOUT if stream else None)
+    if done.returncode != 0:
+        raise ContainerError(f"docker build of {tag} failed (exit {done.returncode})")
 
 
 def week_data_sets(course: Course) -> list[str]:

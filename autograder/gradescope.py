@@ -265,7 +265,7 @@ WORKDIR /autograder
 
 def build_from_zip(archive: Path, tag: str, base: str, dockerfile: str) -> str:
     """Build ``dockerfile`` with the zip's files as ``source/`` in the context."""
-    from autograder.container import CA_BUNDLE, ContainerError
+    from autograder.container import docker_build
 
     with tempfile.TemporaryDirectory(prefix="ag-gradescope-") as staging:
         context = Path(staging)
@@ -276,12 +276,7 @@ def build_from_zip(archive: Path, tag: str, base: str, dockerfile: str) -> str:
                 target.write_bytes(zipped.read(info))
                 target.chmod((info.external_attr >> 16) & 0o777 or 0o644)
         (context / "Dockerfile").write_text(dockerfile)
-        command = ["docker", "build", "--build-arg", f"BASE_IMAGE={base}", "-t", tag]
-        if CA_BUNDLE.is_file():
-            command += ["--secret", f"id=ca,src={CA_BUNDLE}"]
-        done = subprocess.run([*command, str(context)], stdout=sys.stderr, stderr=subprocess.STDOUT)
-        if done.returncode != 0:
-            raise ContainerError(f"docker build of {tag} failed (exit {done.returncode})")
+        docker_build(context, tag, base, stream=sys.stderr)
     return tag
 
 
