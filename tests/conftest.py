@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -58,6 +59,26 @@ def by_question(results: dict) -> dict[str, float]:
         question = test["extra_data"]["question"]
         scores[question] = scores.get(question, 0) + test["score"]
     return scores
+
+
+def failed(results: dict) -> dict[str, str]:
+    """Name -> message of every check that did not pass."""
+    return {t["name"]: t["output"] for t in results["tests"] if t["status"] != "passed"}
+
+
+def measured(results: dict) -> dict[str, float]:
+    """Label -> value of every figure the checks measured (extra_data.measured)."""
+    return {m["label"]: m["value"] for t in results["tests"]
+            for m in t.get("extra_data", {}).get("measured", [])}
+
+
+def grade_as_ta(week: str, inputs: list[Path], out: Path) -> str:
+    """`autograder grade WEEK INPUT... --out OUT`, as a TA runs it; returns its stdout."""
+    run = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", week,
+                          *map(str, inputs), "--out", str(out)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
 
 
 def outputs(results: dict, question: str) -> str:

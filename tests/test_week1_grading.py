@@ -11,7 +11,7 @@ import sys
 
 import nbformat
 import pytest
-from conftest import ROOT, by_question, outputs
+from conftest import ROOT, by_question, grade_as_ta, outputs
 from week1_submissions import SAMPLE_SUBMISSIONS, SEQUENTIAL, submission, write_samples
 
 TIMING = {"execution_time", "seconds"}
@@ -21,11 +21,7 @@ TIMING = {"execution_time", "seconds"}
 def graded_samples(tmp_path_factory):
     """`autograder grade week1 source/week1/samples --out DIR`, as a TA runs it."""
     out = tmp_path_factory.mktemp("samples")
-    run = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "week1",
-                          str(ROOT / "source/week1/samples"), "--out", str(out)],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert run.returncode == 0, run.stderr
-    return out, run.stdout
+    return out, grade_as_ta("week1", [ROOT / "source/week1/samples"], out)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_SUBMISSIONS))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import ROOT, by_question, outputs
+from conftest import ROOT, by_question, failed, measured, outputs
 from week2_submissions import SAMPLE_SUBMISSIONS, write_samples
 
 from autograder.compiler import compile_week
@@ -34,15 +34,6 @@ def graded(week2, tmp_path_factory):
                                         log=folder / "grader.log")
         return done[name]
     return grade
-
-
-def failed(results: dict) -> dict[str, str]:
-    return {t["name"]: t["output"] for t in results["tests"] if t["status"] != "passed"}
-
-
-def measured(results: dict) -> dict[str, float]:
-    return {m["label"]: m["value"] for t in results["tests"]
-            for m in t.get("extra_data", {}).get("measured", [])}
 
 
 def test_reference_scores_full_marks_and_reports_its_errors(graded):

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
-from conftest import ROOT, by_question, outputs
+from conftest import ROOT, by_question, grade_as_ta, measured, outputs
 from week3_submissions import SAMPLE_SUBMISSIONS, write_samples
 
 FULL_MARKS = {"q1": 5, "q2": 5, "q3": 4}
@@ -25,18 +23,10 @@ FULL_MARKS = {"q1": 5, "q2": 5, "q3": 4}
 def graded(tmp_path_factory):
     """`autograder grade week3 REFERENCE WRONG --out DIR`, as a TA runs it."""
     out = tmp_path_factory.mktemp("week3")
-    run = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "week3",
-                          str(ROOT / "source/week3/week3.ipynb"),
-                          str(ROOT / "source/week3/samples/wrong.ipynb"), "--out", str(out)],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert run.returncode == 0, run.stderr
+    grade_as_ta("week3", [ROOT / "source/week3/week3.ipynb",
+                          ROOT / "source/week3/samples/wrong.ipynb"], out)
     return {name: json.loads((out / name / "results.json").read_text())
             for name in ("week3", "wrong")}
-
-
-def measured(results: dict) -> dict[str, float]:
-    return {m["label"]: m["value"] for test in results["tests"]
-            for m in test["extra_data"].get("measured", [])}
 
 
 def test_reference_scores_full_marks_and_reports_its_figures(graded):

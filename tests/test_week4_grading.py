@@ -10,11 +10,9 @@ on the projectile, two retrainings by the grader): about 2 minutes each here.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-from conftest import ROOT, by_question, outputs
+from conftest import ROOT, by_question, failed, grade_as_ta, measured, outputs
 from week4_submissions import SAMPLE_SUBMISSIONS, given_cell_digests, write_samples
 
 
@@ -22,19 +20,12 @@ from week4_submissions import SAMPLE_SUBMISSIONS, given_cell_digests, write_samp
 def graded_samples(tmp_path_factory):
     """`autograder grade week4 source/week4/samples --out DIR`, as a TA runs it."""
     out = tmp_path_factory.mktemp("week4-samples")
-    run = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "week4",
-                          str(ROOT / "source/week4/samples"), "--out", str(out)],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert run.returncode == 0, run.stderr
+    grade_as_ta("week4", [ROOT / "source/week4/samples"], out)
     return out
 
 
 def results_of(out, name: str) -> dict:
     return json.loads((out / name / "results.json").read_text())
-
-
-def failed(results: dict) -> dict[str, str]:
-    return {t["name"]: t["output"] for t in results["tests"] if t["status"] != "passed"}
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_SUBMISSIONS))
@@ -46,13 +37,12 @@ def test_sample_scores_what_its_answers_deserve(graded_samples, name):
 
 def test_reference_reports_every_measured_figure(graded_samples):
     results = results_of(graded_samples, "correct")
-    measured = {m["label"]: m["value"] for t in results["tests"]
-                for m in t["extra_data"].get("measured", [])}
-    assert measured["regularised gap / baseline gap"] <= 0.5
-    assert measured["regularised improvement on fresh data (%)"] >= 1.0
-    assert measured["physics-guided improvement on fresh data (%)"] >= 0.4
-    assert abs(measured["learned g"] - 9.7) <= 0.1
-    assert abs(measured["retrained g (mars)"] - 3.7) <= 0.25
+    figures = measured(results)
+    assert figures["regularised gap / baseline gap"] <= 0.5
+    assert figures["regularised improvement on fresh data (%)"] >= 1.0
+    assert figures["physics-guided improvement on fresh data (%)"] >= 0.4
+    assert abs(figures["learned g"] - 9.7) <= 0.1
+    assert abs(figures["retrained g (mars)"] - 3.7) <= 0.25
 
 
 def test_near_misses_say_why(graded_samples):
