@@ -23,7 +23,15 @@ from nbformat import NotebookNode
 
 from .kernel import Sandbox, SandboxKernelManager
 
-PROBE_SOURCE = (Path(__file__).with_name("probe.py")).read_text()
+def probe_source() -> str:
+    """The probe, preceded by the protocol it shares with the grader, executed into a
+    namespace of its own so that neither leaves names in the notebook's."""
+    protocol = Path(__file__).with_name("protocol.py").read_text()
+    probe = Path(__file__).with_name("probe.py").read_text()
+    return f"_ag_protocol = {{}}\nexec({protocol!r}, _ag_protocol)\n{probe}"
+
+
+PROBE_SOURCE = probe_source()
 
 SEED_SOURCE = """
 import random as _ag_random, numpy as _ag_np

@@ -6,6 +6,8 @@ Layout of a sandbox (``root`` is private to the grader, mode 0711)::
     root/ipc     ZeroMQ sockets and connection file (IPC transport: the kernel
                  has no network namespace in common with the grader)
     root/inbox   arrays the grader sends to the kernel; read-only for the kernel
+    root/outbox  model archives the kernel saves for the grader (read by the grader
+                 with O_NOFOLLOW and a size cap: see ``read_outbox``)
 
 The kernel is launched as ``confine`` (cgroup, rlimits) -> ``bwrap`` (empty
 network, own pid tree, a file system holding only the Python environment, the
@@ -21,6 +23,7 @@ import fcntl
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -60,6 +63,7 @@ class Sandbox:
         self.home = self.root / "home"
         self.ipc = self.root / "ipc"
         self.inbox = self.root / "inbox"
+        self.outbox = self.root / "outbox"
         self.cgroup: Path | None = None
         self.kill_processes()  # leftovers of an earlier run with the same uid
         self.reset()
@@ -67,7 +71,7 @@ class Sandbox:
     # -- directories -----------------------------------------------------
     def reset(self) -> None:
         """Fresh home and ipc directories (also used before a kernel restart)."""
-        for path, mode in ((self.home, 0o700), (self.ipc, 0o700)):
+        for path, mode in ((self.home, 0o700), (self.ipc, 0o700), (self.outbox, 0o700)):
             shutil.rmtree(path, ignore_errors=True)
             path.mkdir(mode=mode)
             os.chown(path, self.uid, self.gid)
@@ -80,6 +84,28 @@ class Sandbox:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         return path
+
+    def read_outbox(self, name: str, max_bytes: int) -> bytes:
+        """A file the kernel saved into its outbox, read without trusting it: no links,
+        a regular file owned by the sandbox's uid, at most ``max_bytes``."""
+        if "/" in name or name in ("", ".", ".."):
+            raise OSError(f"{name!r} is not a file name")
+        directory = os.open(self.outbox, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory)
+        finally:
+            os.close(directory)
+        with os.fdopen(fd, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode) or status.st_uid != self.uid:
+                raise OSError(f"{name} is not a file the notebook saved")
+            if status.st_size > max_bytes:
+                raise OSError(f"{name} is {status.st_size / 2**20:.0f} MB, over the limit of "
+                              f"{max_bytes / 2**20:.0f} MB")
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise OSError(f"{name} is over the limit of {max_bytes / 2**20:.0f} MB")
+        return data
 
     # -- launching -------------------------------------------------------
     def kernel_env(self) -> dict[str, str]:
@@ -144,7 +170,8 @@ class Sandbox:
                 args += ["--ro-bind", path, path]
         args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
         binds = [("--ro-bind", path) for path in sorted(self._python_dirs() | set(map(str, self.readable)))]
-        binds += [("--bind", str(self.home)), ("--bind", str(self.ipc)), ("--ro-bind", str(self.inbox))]
+        binds += [("--bind", str(self.home)), ("--bind", str(self.ipc)), ("--ro-bind", str(self.inbox)),
+                  ("--bind", str(self.outbox))]
         # bwrap makes missing parents of a mount point mode 0700, which the sandbox
         # uid could not traverse: make them 0755 first (they hold nothing else).
         parents = sorted({str(parent) for _, path in binds for parent in Path(path).parents

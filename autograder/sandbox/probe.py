@@ -1,7 +1,8 @@
 """Answers the grader's questions from inside the student's kernel.
 
-This file's source is sent to the kernel before the student's first cell and
-registers a comm target and leaves no names behind. It is *not* trusted: student code can
+This file's source is sent to the kernel before the student's first cell (after
+``protocol.py``'s, executed into a private namespace: see ``execute.probe_source``);
+it registers a comm target and leaves no names behind. It is *not* trusted: student code can
 replace or break it, and the grader treats every answer as untrusted data. Its
 only job is to turn live objects into plain data: JSON values and arrays as
 ``.npy`` bytes, which the grader loads without pickle and validates.
@@ -10,12 +11,17 @@ Requests arrive as Jupyter comm messages (target ``autograder.probe``), not as
 code to execute: IPython's input transformers, AST transformers and cell hooks,
 which student code can install, never see them. The answer is sent back on the
 same comm.
+
+The same probe answers in a clean room (``autograder/grading/cleanroom.py``), a
+fresh kernel that loads the models the student's kernel saved; the student's own
+kernel is only asked to save its models and report its values and figures.
 """
 
 
-def _install():
+def _install(protocol):
     import base64
     import io
+    import os
     import numpy as np
     from IPython import get_ipython
 
@@ -96,7 +102,24 @@ def _install():
     def weights(name):
         model = lookup(name)
         return {"count": len(model.get_weights())}, {
-            f"w{i}": w for i, w in enumerate(model.get_weights())}
+            protocol["weight_key"](i): w for i, w in enumerate(model.get_weights())}
+
+    def save_model(name, directory):
+        """Save ``name`` as a Keras archive (architecture, weights, assets) into the
+        sandbox's outbox; report what the model merely records about its training."""
+        import keras
+
+        model = lookup(name)
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"`{name}` is a {type(model).__name__}, not a Keras model")
+        path = os.path.join(directory, name + protocol["ARCHIVE_SUFFIX"])
+        model.save(path)
+        optimizer = getattr(model, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None) if optimizer is not None else None
+        claims = {"optimizer": type(optimizer).__name__ if optimizer is not None else None,
+                  "iterations": int(to_array(iterations)) if iterations is not None else 0,
+                  "loss": str(getattr(model, "loss", None))}
+        return {"file": os.path.basename(path), "claims": claims}, {}
 
     def predict(name, inputs, batch_size=256):
         model = lookup(name)
@@ -127,11 +150,12 @@ def _install():
         args = []
         if inputs:
             with np.load(inputs, allow_pickle=False) as files:
-                args = [files[f"a{i}"] for i in range(len(files.files))]
+                args = [files[protocol["argument_key"](i)] for i in range(len(files.files))]
         result = function(*args, **(kwargs or {}))
         if isinstance(result, (list, tuple)):
-            return {"count": len(result)}, {f"r{i}": r for i, r in enumerate(result)}
-        return {"count": 1}, {"r0": result}
+            return {"count": len(result)}, {protocol["result_key"](i): r
+                                            for i, r in enumerate(result)}
+        return {"count": 1}, {protocol["result_key"](0): result}
 
     def value(name):
         found = lookup(name)
@@ -155,7 +179,7 @@ def _install():
             for a, axes in enumerate(figure.axes):
                 lines = []
                 for l, line in enumerate(axes.get_lines()):
-                    key = f"f{number}a{a}l{l}"
+                    key = protocol["line_key"](number, a, l)
                     arrays[key + "x"] = np.asarray(line.get_xdata(), dtype=float)
                     arrays[key + "y"] = np.asarray(line.get_ydata(), dtype=float)
                     lines.append({"label": str(line.get_label()), "key": key})
@@ -164,7 +188,7 @@ def _install():
             result.append({"number": number, "axes": axes_info})
         return {"figures": result}, arrays
 
-    def rendered_figures(limit=20):
+    def rendered_figures(limit=protocol["MAX_FIGURES"]):
         """The open figures as PNG bytes, for the student's feedback page."""
         import io as _io
         import matplotlib.pyplot as plt
@@ -173,12 +197,15 @@ def _install():
         for i, number in enumerate(plt.get_fignums()[:limit]):
             buffer = _io.BytesIO()
             plt.figure(number).savefig(buffer, format="png", dpi=72)
-            arrays[f"png{i}"] = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+            arrays[protocol["png_key"](i)] = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
         return {"count": len(arrays)}, arrays
 
-    handlers = {"describe": describe, "weights": weights, "predict": predict,
-                "predict_texts": predict_texts, "rendered_figures": rendered_figures,
-                "call": call, "value": value, "figures": figures}
+    handlers = {protocol["DESCRIBE"]: describe, protocol["WEIGHTS"]: weights,
+                protocol["PREDICT"]: predict, protocol["PREDICT_TEXTS"]: predict_texts,
+                protocol["RENDERED_FIGURES"]: rendered_figures, protocol["CALL"]: call,
+                protocol["VALUE"]: value, protocol["FIGURES"]: figures,
+                protocol["SAVE_MODEL"]: save_model}
+    assert set(handlers) == set(protocol["KINDS"])
 
     def answer(request):
         reply = {"id": request.get("id")}
@@ -188,15 +215,15 @@ def _install():
             reply.update(ok=True, data=plain(data),
                          arrays={k: encode(v) for k, v in arrays.items()})
         except Exception as error:  # reported to the grader as plain text
-            reply.update(ok=False, error=f"{type(error).__name__}: {error}"[:2000])
+            reply.update(ok=False, error=f"{type(error).__name__}: {error}"[:protocol["MAX_TEXT"]])
         return reply
 
     def on_open(comm, message):
         comm.send(answer(message["content"]["data"]))
         comm.close()
 
-    get_ipython().kernel.comm_manager.register_target("autograder.probe", on_open)
+    get_ipython().kernel.comm_manager.register_target(protocol["PROBE_TARGET"], on_open)
 
 
-_install()
-del _install
+_install(_ag_protocol)
+del _install, _ag_protocol

@@ -19,7 +19,7 @@ from .isolation import Isolation
 from .kernel import Sandbox
 from .limits import Limits
 
-PROBE_TARGET = "autograder.probe"  # registered by probe.py
+from .protocol import PROBE_TARGET
 
 
 class KernelUnavailable(RuntimeError):
@@ -34,8 +34,14 @@ class KernelSession:
         self.sandbox = Sandbox(isolation, limits, readable=readable, env=env)
         self.runner = NotebookRunner(nb, self.sandbox, question_of_cell)
         self.report: ExecutionReport | None = None
+        # Set once a request went unanswered: a kernel whose channel is silent or broken
+        # gets no more requests (each would cost another timeout).
+        self.silent = ""
 
-    def execute(self) -> ExecutionReport:
+    def execute(self, nb: NotebookNode | None = None) -> ExecutionReport:
+        """Run the notebook (or ``nb``, when files had to be placed in the inbox first)."""
+        if nb is not None:
+            self.runner.nb = nb
         self.report = self.loop.run_until_complete(self.runner.run())
         return self.report
 
@@ -45,6 +51,8 @@ class KernelSession:
             raise KernelUnavailable("the notebook has not been run")
         if self.report.fatal:
             raise KernelUnavailable(self.report.fatal)
+        if self.silent:
+            raise KernelUnavailable(self.silent)
         if not self.loop.run_until_complete(self.runner.alive()):
             raise KernelUnavailable("the notebook's kernel has died")
         return self.loop.run_until_complete(self._ask(kind, args, timeout))
@@ -63,7 +71,8 @@ class KernelSession:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 await self._recover()
-                raise KernelUnavailable(f"the notebook did not answer within {timeout:.0f} s")
+                self.silent = f"the notebook did not answer a request within {timeout:.0f} s"
+                raise KernelUnavailable(self.silent)
             try:
                 msg = await kc.get_iopub_msg(timeout=min(remaining, 1.0))
             except Exception:
@@ -79,8 +88,9 @@ class KernelSession:
                 raise KernelUnavailable("the notebook's kernel closed the request without an "
                                         "answer (was the grader's probe removed or replaced?)")
             elif msg["msg_type"] == "status" and content.get("execution_state") == "idle":
-                raise KernelUnavailable("the notebook's kernel gave no answer (was the "
-                                        "grader's probe removed or replaced?)")
+                self.silent = ("the notebook's kernel gave no answer (was the grader's probe "
+                               "removed or replaced?)")
+                raise KernelUnavailable(self.silent)
         return reply
 
     async def _recover(self) -> None:
