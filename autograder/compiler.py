@@ -41,7 +41,7 @@ def compile_week(course: Course, name: str, *, verify: bool = True, log=print) -
         release = Path(scratch) / "release"
         build = Path(scratch) / "build"
         _write_release(source, week, nb, release)
-        _write_build(source, build)
+        _write_build(source, build, release / week.notebook)
         _check_no_leaks(source, nb, release, name)
         if verify:
             log(f"{name}: running the reference solution against every check ...")
@@ -90,9 +90,12 @@ def _write_release(source: Path, week: Week, nb, release: Path) -> None:
     _copy_python_files(source / "checks", release / "checks")
 
 
-def _write_build(source: Path, build: Path) -> None:
+def _write_build(source: Path, build: Path, released: Path) -> None:
     build.mkdir(parents=True)
     shutil.copyfile(source / CONFIG_NAME, build / CONFIG_NAME)
+    # The grader aligns each submission with the released notebook (given cells run
+    # as released) and takes the given definitions for its clean rooms from it.
+    shutil.copyfile(released, build / Week.RELEASE_COPY)
     _copy_python_files(source / "tests", build / "tests")
     _copy_python_files(source / "checks", build / "tests" / "public")
 

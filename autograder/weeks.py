@@ -40,6 +40,33 @@ class Question:
 
 
 @dataclass(frozen=True)
+class Room:
+    """A clean room that runs the definitions of one question's answer cells.
+
+    Models not named by any room are rebuilt in the shared room, where no
+    student code runs at all (see autograder/grading/cleanroom.py).
+    """
+    question: str
+    define: tuple[str, ...] = ()  # classes and functions the answer cells must define
+    models: tuple[str, ...] = ()  # exported models rebuilt here, with those classes
+
+
+@dataclass(frozen=True)
+class Exports:
+    """What the student's kernel hands over after its notebook ran (week.toml [exports])."""
+    models: tuple[str, ...] = ()  # saved as Keras archives, rebuilt in a clean room
+    values: tuple[str, ...] = ()  # plain values: claims, read as such
+    figures: bool = False         # the data of the open figures' lines
+
+    def room_of(self, rooms: dict[str, Room], name: str) -> str:
+        """The room that answers for a model or definition: a question id, or "" (shared)."""
+        for room in rooms.values():
+            if name in room.models or name in room.define:
+                return room.question
+        return ""
+
+
+@dataclass(frozen=True)
 class Week:
     name: str
     title: str
@@ -48,7 +75,16 @@ class Week:
     thresholds: dict = field(default_factory=dict)
     limits: Limits = Limits()
     data: tuple[str, ...] = ()  # data sets the kernel may read (see autograder.data)
+    exports: Exports = Exports()
+    rooms: dict[str, Room] = field(default_factory=dict)
     directory: Path = Path(".")
+
+    RELEASE_COPY = "release.ipynb"  # the released notebook, in a week's build
+
+    @property
+    def released_notebook(self) -> Path:
+        """The notebook students got (in a build; the compiler writes it)."""
+        return self.directory / self.RELEASE_COPY
 
     @classmethod
     def load(cls, directory: Path) -> "Week":
@@ -65,6 +101,12 @@ class Week:
         }
         if not questions:
             raise SystemExit(f"error: {path} declares no [questions.*]")
+        exports = raw.get("exports", {})
+        rooms = {qid: Room(qid, tuple(room.get("define", [])), tuple(room.get("models", [])))
+                 for qid, room in raw.get("rooms", {}).items()}
+        unknown = sorted(set(rooms) - set(questions))
+        if unknown:
+            raise SystemExit(f"error: {path}: [rooms.*] names unknown questions {unknown}")
         return cls(
             name=Path(directory).name,
             title=raw.get("title", Path(directory).name),
@@ -73,6 +115,9 @@ class Week:
             thresholds=raw.get("thresholds", {}),
             limits=Limits.from_mapping(raw.get("limits", {})),
             data=tuple(raw.get("data", [])),
+            exports=Exports(tuple(exports.get("models", [])), tuple(exports.get("values", [])),
+                            bool(exports.get("figures", False))),
+            rooms=rooms,
             directory=Path(directory),
         )
 

@@ -15,7 +15,9 @@ For every week, in the same run and on the same reference notebook
 Then it prints, per week and exercise, both times, the score, and every figure
 a check measured (``measure`` fixture: accuracies, errors, gaps, learned
 constants) next to the threshold it was compared with. The last column is the
-grader's overhead: grading time over bare execution time.
+grader's overhead: grading time over bare execution time, and the clean room's
+share of the grading time: handing the models over (export) plus starting the
+clean rooms and computing every scored figure there (``extra_data.timing``).
 """
 
 from __future__ import annotations
@@ -114,6 +116,11 @@ def report(name: str, week, bare: float, bare_q: dict, graded: float, results: d
     print(f"  total: executed in {bare:.1f} s, graded in {graded:.1f} s "
           f"({results['score']:g}/{total:g} points); grading overhead {graded / bare:.2f}x "
           f"(+{graded - bare:.1f} s)")
+    timing = results.get("extra_data", {}).get("timing", {})
+    moved = timing.get("export", 0.0) + timing.get("clean_room", 0.0)
+    print(f"  clean room: export {timing.get('export', 0.0):.1f} s + rooms "
+          f"{timing.get('clean_room', 0.0):.1f} s = {moved:.1f} s, {moved / graded:.1%} of the "
+          f"grading time (notebook {timing.get('notebook', 0.0):.1f} s)")
 
 
 def main() -> None:

@@ -25,6 +25,8 @@ cells = ["q1"]
 [questions.q2]
 title = "A label"
 cells = ["q2"]
+[exports]
+values = ["score", "label"]
 [limits]
 total_time = 120
 """

@@ -72,6 +72,40 @@ def measured(results: dict) -> dict[str, float]:
             for m in t.get("extra_data", {}).get("measured", [])}
 
 
+# Weeks whose reference is graded beside the samples (in weeks 1 and 4 the "correct"
+# sample has the reference's answers).
+REFERENCE_GRADED = {"week2", "week3"}
+
+
+@pytest.fixture(scope="session")
+def graded_class(tmp_path_factory):
+    """graded_class(week) -> (out, stdout): `autograder grade WEEK ... --out OUT` as a TA
+    runs it, once per test run, on everything the tests of that week read: the
+    reference, the samples, and the lying notebooks with their twins
+    (tests/lying_notebooks.py). One grading per notebook, shared by every test."""
+    import lying_notebooks
+
+    done: dict[str, tuple[Path, str]] = {}
+
+    def grade(week: str) -> tuple[Path, str]:
+        if week not in done:
+            extra = tmp_path_factory.mktemp(f"{week}-extra")
+            for name, nb in lying_notebooks.notebooks(week).items():
+                nbformat.write(nb, extra / f"{name}.ipynb")
+            source = ROOT / "source" / week
+            out = tmp_path_factory.mktemp(f"{week}-class")
+            inputs = [source / "samples", extra]
+            if week in REFERENCE_GRADED:
+                inputs.append(source / f"{week}.ipynb")
+            done[week] = (out, grade_as_ta(week, inputs, out))
+        return done[week]
+    return grade
+
+
+def results_of(out: Path, name: str) -> dict:
+    return json.loads((out / name / "results.json").read_text())
+
+
 def grade_as_ta(week: str, inputs: list[Path], out: Path) -> str:
     """`autograder grade WEEK INPUT... --out OUT`, as a TA runs it; returns its stdout."""
     run = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", week,

@@ -17,7 +17,7 @@ from conftest import ROOT
 from nbformat.v4 import new_code_cell, new_notebook
 
 from autograder import data
-from autograder.grading.oracle import Oracle
+from autograder.grading.oracle import Oracle, ProbeClient
 from autograder.sandbox.isolation import detect
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.session import KernelSession
@@ -168,7 +168,7 @@ def test_the_sandbox_reads_train_splits_only_and_predicts_on_texts(use_cache):
     try:
         report = session.execute()
         assert not report.problems(None), report.to_json()
-        oracle = Oracle(session)
+        oracle = ProbeClient(session)
         assert oracle.value("train_shape") == [50_000, 32, 32, 3]
         assert oracle.value("imdb_train_bytes") > 30_000_000
         assert oracle.value("visible") == [str(use_cache / "cifar10" / "train.npz"),
@@ -182,6 +182,6 @@ def test_the_sandbox_reads_train_splits_only_and_predicts_on_texts(use_cache):
 
 
 def test_predict_texts_refuses_what_is_not_a_list_of_strings():
-    oracle = Oracle(session=None)
+    oracle = Oracle(export=None, rooms=None)
     with pytest.raises(TypeError, match="list of strings"):
         oracle.predict_texts("imdb_model", ["fine", 3])

@@ -20,6 +20,8 @@ title = "A number"
 cells = ["q1"]
 [thresholds]
 tiers = [0.3, 0.4, 0.5]
+[exports]
+values = ["score", "label"]
 [limits]
 total_time = 120
 """

@@ -4,9 +4,10 @@ unanswered release notebook (about 4 minutes on 2 cores: two notebooks train).""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
-from conftest import ROOT, by_question, failed, measured, outputs
+from conftest import ROOT, by_question, failed, measured, outputs, results_of
 from week2_submissions import SAMPLE_SUBMISSIONS, write_samples
 
 from autograder.compiler import compile_week
@@ -22,18 +23,10 @@ def week2():
 
 
 @pytest.fixture(scope="module")
-def graded(week2, tmp_path_factory):
-    """graded(name) -> results.json of source/week2/<name>, graded once per module."""
-    done: dict[str, dict] = {}
-
-    def grade(name: str) -> dict:
-        if name not in done:
-            notebook = ROOT / "source" / "week2" / name
-            folder = tmp_path_factory.mktemp(notebook.stem)
-            done[name] = grade_notebook(week2, notebook, folder / "results.json",
-                                        log=folder / "grader.log")
-        return done[name]
-    return grade
+def graded(graded_class):
+    """graded(name) -> results.json of source/week2/<name>, graded once per run."""
+    out, _ = graded_class("week2")
+    return lambda name: results_of(out, Path(name).stem)
 
 
 def test_reference_scores_full_marks_and_reports_its_errors(graded):

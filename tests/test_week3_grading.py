@@ -13,20 +13,17 @@ import json
 import re
 
 import pytest
-from conftest import ROOT, by_question, grade_as_ta, measured, outputs
+from conftest import ROOT, by_question, measured, outputs, results_of
 from week3_submissions import SAMPLE_SUBMISSIONS, write_samples
 
 FULL_MARKS = {"q1": 5, "q2": 5, "q3": 4}
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """`autograder grade week3 REFERENCE WRONG --out DIR`, as a TA runs it."""
-    out = tmp_path_factory.mktemp("week3")
-    grade_as_ta("week3", [ROOT / "source/week3/week3.ipynb",
-                          ROOT / "source/week3/samples/wrong.ipynb"], out)
-    return {name: json.loads((out / name / "results.json").read_text())
-            for name in ("week3", "wrong")}
+def graded(graded_class):
+    """`autograder grade week3 REFERENCE SAMPLES ... --out DIR`, as a TA runs it."""
+    out, _ = graded_class("week3")
+    return {name: results_of(out, name) for name in ("week3", "wrong")}
 
 
 def test_reference_scores_full_marks_and_reports_its_figures(graded):

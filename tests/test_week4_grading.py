@@ -12,20 +12,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT, by_question, failed, grade_as_ta, measured, outputs
+from conftest import ROOT, by_question, failed, measured, outputs, results_of
 from week4_submissions import SAMPLE_SUBMISSIONS, given_cell_digests, write_samples
 
 
 @pytest.fixture(scope="module")
-def graded_samples(tmp_path_factory):
-    """`autograder grade week4 source/week4/samples --out DIR`, as a TA runs it."""
-    out = tmp_path_factory.mktemp("week4-samples")
-    grade_as_ta("week4", [ROOT / "source/week4/samples"], out)
-    return out
-
-
-def results_of(out, name: str) -> dict:
-    return json.loads((out / name / "results.json").read_text())
+def graded_samples(graded_class):
+    """`autograder grade week4 source/week4/samples ... --out DIR`, as a TA runs it."""
+    return graded_class("week4")[0]
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_SUBMISSIONS))

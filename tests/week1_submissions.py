@@ -79,9 +79,10 @@ SAMPLE_SUBMISSIONS = {
     # q2's hidden layer uses tanh (loses the activation point), q3 not attempted.
     "partial": ({"q1": SEQUENTIAL, "q2": FUNCTIONAL_TANH}, {"q1": 6, "q2": 5, "q3": 0}),
     # q1: 16 sigmoid units (sizes and activations), q2 built with model.add
-    # (the asked way), q3 never trained (training steps and accuracy).
+    # (the asked way). q3's given training cell is replaced by "forgot to train", an
+    # edit of a given cell: the released cell runs instead, so q3 keeps its points.
     "wrong": ({"q1": SEQUENTIAL_WIDE_SIGMOID, "q2": FUNCTIONAL_BY_ADD, "q3": SUBCLASS,
-               "q3_train": NOT_TRAINED}, {"q1": 4, "q2": 5, "q3": 4}),
+               "q3_train": NOT_TRAINED}, {"q1": 4, "q2": 5, "q3": 6}),
     # q2's cell raises, q3's cell kills the kernel: the grader restarts it, skips
     # that cell, and q1 keeps its points.
     "crashing": ({"q1": SEQUENTIAL, "q2": "functional_model = keras.Model(inputs=undefined)",

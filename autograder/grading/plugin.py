@@ -10,13 +10,17 @@ Loaded with ``-p autograder.grading.plugin`` into a pytest process of its own
         "The hidden layer has 8 ReLU units"
         ...
 
-and get the submission through fixtures: ``oracle`` (ask the notebook for plain
-data), ``answer_source`` (the text of a question's answer cells, for ``ast``),
-``week`` (thresholds), ``execution`` (what happened when cells ran) and
-``measure`` (report a figure, e.g. an accuracy or a parameter count, with the
-result). The
-notebook runs once per session, lazily, in a sandbox. A test's output shown to
-students is its failure *message* only: never a traceback, never test source.
+and get the submission through fixtures: ``oracle`` (models rebuilt in clean
+rooms, values the notebook handed over), ``answer_source`` (the text of a
+question's answer cells, for ``ast``), ``week`` (thresholds), ``execution`` (what
+happened when cells ran) and ``measure`` (report a figure, e.g. an accuracy or a
+parameter count, with the result).
+
+The notebook runs once per session, lazily, in a sandbox, aligned with the
+released notebook (``alignment.py``: given cells run as released); its kernel
+hands over its models and values (``export.py``) and is stopped before any check
+asks a clean room (``cleanroom.py``) what a model computes. A test's output shown
+to students is its failure *message* only: never a traceback, never test source.
 """
 
 from __future__ import annotations
@@ -24,12 +28,17 @@ from __future__ import annotations
 import base64
 import copy
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder.grading.oracle import Oracle, OracleError
+from autograder.grading import provenance
+from autograder.grading.alignment import Aligned, align
+from autograder.grading.cleanroom import CleanRooms
+from autograder.grading.export import Export, export
+from autograder.grading.oracle import Oracle
 from autograder.grading.results import ResultsFile, TestResult
 from autograder.sandbox.isolation import detect
 from autograder.sandbox.session import KernelSession
@@ -81,46 +90,83 @@ def submission(pytestconfig):
 
 
 @pytest.fixture(scope="session")
-def kernel_session(submission, week, pytestconfig):
-    from autograder.data import readable_paths, kernel_env
+def aligned(submission, week) -> Aligned:
+    """The code that runs: the released notebook with the student's answers in it."""
+    if not week.released_notebook.exists():  # a build without a release (test weeks)
+        cells = week.question_of_cell(submission)
+        answers: dict[str, list[str]] = {}
+        for index, question in cells.items():
+            answers.setdefault(question, []).append(submission.cells[index].source)
+        return Aligned(submission, cells, answers)
+    return align(week, nbformat.read(week.released_notebook, as_version=4), submission)
 
-    session = KernelSession(submission, detect(), week.limits,
-                            question_of_cell=week.question_of_cell(submission),
+
+@dataclass
+class StudentRun:
+    report: object  # sandbox.execute.ExecutionReport
+    export: Export
+
+
+@pytest.fixture(scope="session")
+def student_run(aligned, week, pytestconfig) -> StudentRun:
+    """Run the notebook in its sandbox, take its data, stop its kernel."""
+    from autograder.data import kernel_env, readable_paths
+
+    session = KernelSession(aligned.notebook, detect(), week.limits,
+                            question_of_cell=aligned.question_of_cell,
                             readable=readable_paths(week.data), env=kernel_env(week.data))
     try:
         report = session.execute()
-        recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
-        if recorder:
-            recorder.execution = report
-            recorder.missing_answers = week.missing_answers(submission)
-            # The executed notebook (student output only) for TAs and feedback.
-            executed = recorder.results.path.with_name("executed.ipynb")
-            nbformat.write(_with_open_figures(submission, session), executed)
-        yield session
+        started = time.monotonic()
+        handed_over = export(session, week)
+        exported = time.monotonic() - started
     finally:
         session.close()
+    recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
+    if recorder:
+        recorder.timing.update(notebook=round(report.seconds, 1), export=round(exported, 1))
+        recorder.execution = report
+        recorder.not_run = aligned.not_run
+        recorder.provenance = provenance.flags(aligned.answers_text())
+        # The executed notebook (student output only) for TAs and feedback.
+        executed = recorder.results.path.with_name("executed.ipynb")
+        nbformat.write(_with_open_figures(aligned.notebook, handed_over.images), executed)
+    return StudentRun(report, handed_over)
 
 
 @pytest.fixture(scope="session")
-def execution(kernel_session):
-    return kernel_session.report
+def clean_rooms(student_run, aligned, week, pytestconfig):
+    release = nbformat.read(week.released_notebook, as_version=4) \
+        if week.released_notebook.exists() else None
+    rooms = CleanRooms(week, student_run.export.archives,
+                       {q: aligned.answer_source(q) for q in week.questions}, release)
+    try:
+        yield rooms
+    finally:
+        rooms.close()
+        recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
+        if recorder:
+            recorder.timing["clean_room"] = round(rooms.seconds, 1)
 
 
 @pytest.fixture(scope="session")
-def oracle(kernel_session) -> Oracle:
-    return Oracle(kernel_session)
+def execution(student_run):
+    return student_run.report
 
 
 @pytest.fixture(scope="session")
-def answer_source(submission, week):
-    """``answer_source("q1")``: the source of the cells answering q1 (text only)."""
+def oracle(student_run, clean_rooms) -> Oracle:
+    return Oracle(student_run.export, clean_rooms)
+
+
+@pytest.fixture(scope="session")
+def answer_source(aligned, week, submission):
+    """``answer_source("q1")``: the code that ran for q1 (text only, never executed here)."""
     def source(question: str) -> str:
-        wanted = set(week.questions[question].cells)
-        cells = [cell.source for cell in submission.cells if cell.cell_type == "code"
-                 and cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") in wanted]
-        if not cells:
-            raise SubmissionError(week.missing_answers(submission).get(question, question))
-        return "\n".join(cells)
+        if question not in aligned.answers:
+            raise SubmissionError(week.missing_answers(submission).get(
+                question, f"the notebook has no answer for {question}"))
+        return aligned.answer_source(question)
     return source
 
 
@@ -149,7 +195,9 @@ class GradingRecorder:
         self.results = ResultsFile(Path(config.getoption("--ag-results")))
         self.tests: dict[str, TestResult] = {}
         self.execution = None
-        self.missing_answers: dict[str, str] = {}
+        self.not_run: list[str] = []  # student code left out by the alignment
+        self.timing: dict[str, float] = {}  # seconds: notebook, export, clean_room
+        self.provenance: list[str] = []  # answers that load weights, for the TA
         self.started = time.monotonic()
 
     @pytest.hookimpl(trylast=True)
@@ -193,34 +241,42 @@ class GradingRecorder:
             # test's code (the traceback goes to the grader's log only).
             text = (f"the grader itself failed on this check ({type(error).__name__}); "
                     "this is not your fault, please tell your instructor")
-        if question in self.missing_answers and self.missing_answers[question] not in text:
-            text += "\n" + self.missing_answers[question]
         if self.execution and not isinstance(error, SubmissionError):
             text += "".join(f"\n{_describe_problem(p)}" for p in self.execution.problems(question))
         return text
 
     def pytest_sessionfinish(self, session):
         self.write(final=True)
+        # For the TA (grader.log is pytest's output): what was not run, and where a
+        # model may not have been trained by the notebook.
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter:
+            for note in self.not_run:
+                reporter.write_line(f"not run: {note}")
+            for flag in self.provenance:
+                reporter.write_line(f"provenance: {flag}")
 
     def write(self, final: bool):
         extra = {"final": final, "isolation": detect().describe()}
         if self.execution:
             extra["execution"] = self.execution.to_json()
+        if self.not_run:
+            extra["not_run"] = self.not_run
+        if self.timing:
+            extra["timing"] = self.timing
+        if self.provenance:
+            extra["provenance"] = self.provenance
         self.results.write(self.week, list(self.tests.values()),
                            seconds=time.monotonic() - self.started, extra=extra)
 
 
-def _with_open_figures(nb, session: KernelSession):
+def _with_open_figures(nb, images: list[bytes]):
     """The notebook plus a last cell showing the figures left open at the end.
 
     The sandbox draws with matplotlib's Agg backend, so ``plt.show()`` displays
     nothing and keeps figures open (the checks read their data); the feedback
     page shows the student these pictures instead.
     """
-    try:
-        images = Oracle(session, timeout=60).rendered_figures()
-    except OracleError:
-        return nb
     if not images:
         return nb
     nb = copy.deepcopy(nb)

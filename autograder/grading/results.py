@@ -100,6 +100,9 @@ def results_json(week, tests: list[TestResult], *, seconds: float, extra: dict) 
         got = sum(t.score for t in mine)
         out_of = sum(t.max_score for t in mine)
         lines.append(f"  {qid} {question.title}: {got:g} / {out_of:g}")
+    # Student code the grader did not run (outside the answer cells, or an edited
+    # given cell): the student must learn it from the result, not guess it.
+    lines += [f"Not run: {note}" for note in extra.get("not_run", [])]
     return {
         "score": score,
         "execution_time": round(seconds, 1),
@@ -126,14 +129,17 @@ def gradebook_csv(week, graded: dict[str, dict],
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     identity = ["student", "email"] if students is not None else []
-    writer.writerow(["submission", *week.questions, "total", "max", *identity])
+    # provenance: answers that load weights or carry large literals (see provenance.py)
+    writer.writerow(["submission", *week.questions, "total", "max", *identity, "provenance"])
     for name, results in sorted(graded.items()):
         per_question = question_scores(results)
         total = sum(got for got, _ in per_question.values())
         out_of = sum(most for _, most in per_question.values())
         who = list(students.get(name, ("", ""))) if students is not None else []
+        flagged = "; ".join(results.get("extra_data", {}).get("provenance", []))
         writer.writerow([name, *(f"{per_question.get(q, (0, 0))[0]:g}" for q in week.questions),
-                         f"{total:g}", f"{out_of:g}", *(_spreadsheet_safe(w) for w in who)])
+                         f"{total:g}", f"{out_of:g}", *(_spreadsheet_safe(w) for w in who),
+                         _spreadsheet_safe(flagged)])
     return buffer.getvalue()
 
 

@@ -1,0 +1,334 @@
+"""Clean rooms: fresh sandboxed kernels that never ran the submission.
+
+After the student's notebook ran, its kernel hands over data only (model
+archives, plain values, figure data: ``export.py``) and is stopped. Every figure a
+check scores is then computed from models rebuilt here:
+
+* the **shared room** loads the archives of the week's models with Keras' safe
+  mode, no custom objects, after ``archive.check_archive`` allowed every class
+  they name. No student code runs in it at all.
+* a **question's room** (``[rooms.qN]`` in week.toml) is for exercises that ask
+  students to *define* something: a ``keras.Model`` subclass, a loss function.
+  It runs, in this order, the *definitions* of the released notebook's given cells,
+  and the definitions of that question's answer cells (the code that ran for it,
+  see ``alignment.py``), both taken with ``ast``: imports of the course's libraries,
+  ``def`` and ``class`` statements and constants. Nothing that runs when it is
+  defined is kept (no decorators, calls in defaults, base classes or class bodies), a
+  class may not override Keras' machinery (``fit``, ``predict``, ``__call__`` ...),
+  and an answer cannot redefine a given name (the released one is used). Then the
+  room loads that question's models, with the question's classes as the only
+  custom objects. A room can only answer for its own question's objects.
+
+Each room is a ``KernelSession`` like the student's (own sandbox uid, no network,
+the week's limits), started when a check first needs it. It can read only its
+inbox: the archives and the inputs the checks send.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+from dataclasses import dataclass, field
+
+import nbformat
+
+from autograder.grading.archive import CheckedArchive
+from autograder.grading.oracle import OracleError, ProbeClient
+from autograder.sandbox.isolation import detect
+from autograder.sandbox.protocol import ARCHIVE_SUFFIX
+from autograder.sandbox.session import KernelSession
+from autograder.weeks import Week
+
+SHARED = ""  # the shared room's key; question rooms are keyed by question id
+IMPORTABLE = frozenset({"numpy", "keras", "tensorflow", "math"})
+# Keras' machinery that the grader relies on: a class may not replace it.
+KERAS_MACHINERY = frozenset({
+    "fit", "train_step", "test_step", "predict", "predict_step", "predict_on_batch",
+    "evaluate", "compile", "compute_loss", "__call__", "get_weights", "set_weights",
+    "load_weights", "save", "save_weights", "count_params", "summary", "__getattribute__",
+    "__getattr__", "__setattr__", "__init_subclass__", "__class_getitem__", "__new__",
+    "__del__", "__reduce__", "__reduce_ex__", "from_config", "build_from_config",
+    "get_build_config", "load_own_variables", "save_own_variables", "__array__"})
+
+
+# -- definitions, taken with ast ------------------------------------------------------
+@dataclass
+class Definitions:
+    source: str
+    names: set[str] = field(default_factory=set)
+    left_out: list[str] = field(default_factory=list)  # notes for the log and messages
+
+
+def definitions(source: str, *, keep_out: frozenset = frozenset(),
+                where: str = "the answer") -> Definitions:
+    """The statements of ``source`` that only define things; a note for each left out."""
+    found = Definitions("")
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        found.left_out.append(f"{where} has a syntax error on line {error.lineno}: {error.msg}")
+        return found
+    kept = []
+    for node in tree.body:
+        problem = _problem(node)
+        names = _defined_names(node)
+        if problem is None and names & keep_out:
+            problem = (f"`{sorted(names & keep_out)[0]}` is given code: the released "
+                       "definition is used")
+        if problem is None:
+            kept.append(node)
+            found.names |= names
+        elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
+            found.left_out.append(f"line {node.lineno} of {where}: {problem}")
+    found.source = ast.unparse(ast.Module(body=kept, type_ignores=[]))
+    return found
+
+
+def _defined_names(node: ast.stmt) -> set[str]:
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, ast.Assign):
+        return {t.id for t in node.targets if isinstance(t, ast.Name)}
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return {node.target.id}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    return set()
+
+
+def _problem(node: ast.stmt) -> str | None:
+    """Why ``node`` is not a pure definition, or None."""
+    if isinstance(node, ast.Import):
+        bad = [a.name for a in node.names if a.name.split(".")[0] not in IMPORTABLE]
+        return f"only {', '.join(sorted(IMPORTABLE))} may be imported here, not {bad[0]}" \
+            if bad else None
+    if isinstance(node, ast.ImportFrom):
+        if node.level or (node.module or "").split(".")[0] not in IMPORTABLE:
+            return f"only {', '.join(sorted(IMPORTABLE))} may be imported here"
+        return "`import *` is not kept" if any(a.name == "*" for a in node.names) else None
+    if isinstance(node, ast.FunctionDef):
+        return _function_problem(node)
+    if isinstance(node, ast.ClassDef):
+        if node.decorator_list or not all(_static(b) for b in node.bases) or any(
+                not _static(k.value) for k in node.keywords):
+            return f"class {node.name}: decorators and computed base classes are not kept"
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef):
+                if item.name in KERAS_MACHINERY:
+                    return (f"class {node.name} overrides Keras' `{item.name}`, which the grader "
+                            "relies on: define __init__, call and your own methods only")
+                problem = _function_problem(item)
+                if problem:
+                    return f"class {node.name}: {problem}"
+            elif isinstance(item, (ast.Assign, ast.AnnAssign)):
+                if not _constant(item.value):
+                    return f"class {node.name}: only constants may be set in the class body"
+            elif not isinstance(item, ast.Pass) and not (
+                    isinstance(item, ast.Expr) and isinstance(item.value, ast.Constant)):
+                return f"class {node.name}: its body may only define methods and constants"
+        return None
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if all(isinstance(t, ast.Name) for t in targets) and _constant(node.value):
+            return None
+        return "only definitions and constants are kept (this statement computes something)"
+    return "only definitions and constants are kept (this statement runs code)"
+
+
+def _function_problem(node: ast.FunctionDef) -> str | None:
+    arguments = node.args
+    evaluated = [*arguments.defaults, *[d for d in arguments.kw_defaults if d is not None]]
+    annotations = [a.annotation for a in [*arguments.posonlyargs, *arguments.args,
+                                          *arguments.kwonlyargs, arguments.vararg,
+                                          arguments.kwarg] if a is not None and a.annotation]
+    if node.returns is not None:
+        annotations.append(node.returns)
+    if node.decorator_list:
+        return f"`{node.name}` has a decorator, which is not kept"
+    if not all(_constant(d) for d in evaluated) or not all(_static(a) for a in annotations):
+        return f"`{node.name}`: default values must be constants"
+    return None
+
+
+def _static(node) -> bool:
+    """A name, attribute or subscript of names: evaluating it calls nothing we did not load."""
+    if isinstance(node, (ast.Name, ast.Constant)):
+        return True
+    if isinstance(node, ast.Attribute):
+        return _static(node.value)
+    if isinstance(node, ast.Subscript):
+        return _static(node.value) and _static(node.slice)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(_static(e) for e in node.elts)
+    return False
+
+
+def _constant(node) -> bool:
+    """Literals, names and arithmetic on them: ``SCALE = 10.0``, ``N = 2 * POINTS``."""
+    if node is None:
+        return True
+    if isinstance(node, (ast.Constant, ast.Name)):
+        return True
+    if isinstance(node, ast.Attribute):
+        return _static(node)
+    if isinstance(node, ast.UnaryOp):
+        return _constant(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _constant(node.left) and _constant(node.right)
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return all(_constant(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(_constant(k) and _constant(v) for k, v in zip(node.keys, node.values))
+    return False
+
+
+def given_definitions(week: Week, release) -> Definitions:
+    """The definitions of the released notebook's given (non-answer) code cells."""
+    sources = [cell.source for cell in release.cells if cell.cell_type == "code"
+               and not cell.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    return definitions("\n\n".join(sources), where="the given code")
+
+
+# -- the rooms --------------------------------------------------------------------------
+LOADER = """
+def _ag_load(archives, own):
+    import inspect
+    import keras
+
+    def from_config(cls, config):
+        # A subclass saved by Keras carries its constructor's arguments (when they are
+        # plain) beside name, trainable and dtype, which an __init__ without **kwargs
+        # does not take: try with all, then without those, then with none.
+        base = {{"name", "trainable", "dtype"}}
+        rest = {{k: v for k, v in config.items() if k not in base}}
+        for arguments in (config, rest, {{}}):
+            try:
+                return cls(**arguments)
+            except TypeError:
+                if arguments == {{}}:
+                    raise
+
+    from keras.src.layers.preprocessing import index_lookup
+
+    class Lines(str):
+        # Keras writes a vocabulary joined by "\\n" but reads it back with splitlines(),
+        # which also splits tokens holding "\\x85" or "\\u2028" (IMDB reviews have them)
+        # into repeated terms: read it back as it was written.
+        def splitlines(self, keepends=False):
+            return self.split("\\n")
+
+    class VocabularyFile:
+        def __init__(self, path, mode="r", *args, **kwargs):
+            self.handle = open(path, mode, *args, **kwargs)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def read(self):
+            return Lines(self.handle.read())
+
+    index_lookup.open = VocabularyFile
+
+    custom = {{}}
+    for name in own:
+        found = globals().get(name)
+        if inspect.isclass(found) and issubclass(found, keras.Model):
+            found.from_config = classmethod(from_config)  # classes may not define their own
+        if found is not None:
+            custom[name] = found
+    errors = {{}}
+    for name, path in archives.items():
+        try:
+            globals()[name] = keras.saving.load_model(path, custom_objects=custom,
+                                                      compile=False, safe_mode=True)
+        except Exception as error:
+            errors[name] = f"{{type(error).__name__}}: {{error}}"[:500]
+    return errors
+
+
+_ag_load_errors = _ag_load({archives}, {own})
+del _ag_load
+"""
+
+
+@dataclass
+class Room:
+    key: str
+    session: KernelSession
+    client: ProbeClient
+    problem: str = ""  # why the room cannot answer at all
+    notes: list[str] = field(default_factory=list)  # what was left out of the answer
+    load_errors: dict = field(default_factory=dict)  # model -> why it did not load
+
+
+class CleanRooms:
+    """The week's rooms, each started on first use and closed at the end of grading."""
+
+    def __init__(self, week: Week, archives: dict[str, CheckedArchive],
+                 answers: dict[str, str], release=None):
+        self.week = week
+        self.archives = archives
+        self.answers = answers  # question id -> the code that ran for it
+        self.release = release
+        self.given = given_definitions(week, release) if release is not None else \
+            Definitions("")
+        self.rooms: dict[str, Room] = {}
+        self.start_seconds = 0.0
+
+    @property
+    def seconds(self) -> float:
+        """Time spent starting rooms and waiting for their answers (for the benchmarks)."""
+        return self.start_seconds + sum(room.client.seconds for room in self.rooms.values())
+
+    def key_of(self, name: str) -> str:
+        return self.week.exports.room_of(self.week.rooms, name)
+
+    def room(self, key: str) -> Room:
+        if key not in self.rooms:
+            started = time.monotonic()
+            self.rooms[key] = self._start(key)
+            self.start_seconds += time.monotonic() - started
+        return self.rooms[key]
+
+    def _start(self, key: str) -> Room:
+        spec = self.week.rooms.get(key)
+        if spec is None:
+            models = [m for m in self.week.exports.models if not self.key_of(m)]
+            cells, own, notes = [], (), []
+        else:
+            models = list(spec.models)
+            own = spec.define
+            answer = definitions(self.answers.get(key, ""), keep_out=frozenset(self.given.names),
+                                 where=f"your answer to {key}")
+            cells, notes = [self.given.source, answer.source], answer.left_out
+        archives = {m: self.archives[m] for m in models if m in self.archives}
+        session = KernelSession(nbformat.v4.new_notebook(), detect(), self.week.limits,
+                                question_of_cell={})
+        paths = {model: str(session.put_array_file(model + ARCHIVE_SUFFIX, archive.data))
+                 for model, archive in archives.items()}
+        loader = LOADER.format(archives=json.dumps(paths), own=json.dumps(list(own)))
+        room = Room(key, session, ProbeClient(session), notes=notes)
+        report = session.execute(nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell(source) for source in [*cells, loader]]))
+        if not report.fatal and not report.problems():
+            try:
+                room.load_errors = room.client.value("_ag_load_errors")
+            except OracleError as error:
+                room.problem = f"the grader's clean room did not answer ({error})"
+        if report.fatal:
+            room.problem = f"the grader's clean room could not start ({report.fatal})"
+        elif report.problems():
+            first = report.problems()[0]
+            room.problem = (f"your definitions for {key} could not be run on their own: "
+                            f"they {first.message}" if key else
+                            f"the grader's clean room failed: {first.message}")
+        return room
+
+    def close(self) -> None:
+        for room in self.rooms.values():
+            room.session.close()
+        self.rooms.clear()
