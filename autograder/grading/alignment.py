@@ -36,6 +36,7 @@ class Aligned:
     question_of_cell: dict[int, str]      # index in ``notebook`` -> question id
     answers: dict[str, list[str]]         # question id -> the source of its cells, in order
     not_run: list[str] = field(default_factory=list)  # student code left out, and why
+    missing: dict[str, str] = field(default_factory=dict)  # question -> deleted answer cells
 
     def answer_source(self, question: str) -> str:
         return "\n".join(self.answers.get(question, []))
@@ -92,7 +93,7 @@ def align(week: Week, release: NotebookNode, submission: NotebookNode) -> Aligne
             placed[end_i].append(submitted[end_j][1])  # an answer left as released
         i, j = end_i + 1, end_j + 1
 
-    cells, question_of_cell, answers = [], {}, {}
+    cells, question_of_cell, answers, missing = [], {}, {}, {}
     k = -1
     for cell in release.cells:
         if cell.cell_type != "code":
@@ -103,6 +104,8 @@ def align(week: Week, release: NotebookNode, submission: NotebookNode) -> Aligne
             cells.append(copy.deepcopy(released[k]))
             continue
         question = owner.get(_grade_id(released[k]))
+        if not placed[k] and question:
+            missing.setdefault(question, []).append(_grade_id(released[k]))
         for n, student_cell in enumerate(placed[k] or [released[k]]):
             answer = copy.deepcopy(released[k])
             answer.source = student_cell.source
@@ -114,7 +117,12 @@ def align(week: Week, release: NotebookNode, submission: NotebookNode) -> Aligne
                 answers.setdefault(question, []).append(student_cell.source)
             cells.append(answer)
     notebook = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(release.metadata))
-    return Aligned(notebook, question_of_cell, answers, not_run)
+    messages = {question: (
+        f"the notebook has no answer cell for {question} (the released notebook's cell(s) "
+        f"{cells_of} were deleted, so they ran as released): answer in the released "
+        "notebook's cells instead of deleting or re-creating them")
+        for question, cells_of in missing.items()}
+    return Aligned(notebook, question_of_cell, answers, not_run, messages)
 
 
 def _place(slots: list[int], given: list, extra: list, released: list, placed: dict,

@@ -120,7 +120,7 @@ def check_archive(data: bytes, name: str, *, own_classes: frozenset = frozenset(
     try:
         config = json.loads(archive.read("config.json"))
         metadata = json.loads(archive.read("metadata.json"))
-    except (ValueError, zipfile.BadZipFile) as error:
+    except Exception as error:  # bad JSON, a corrupt or unsupported member
         raise ArchiveRefused(f"the archive of `{name}` is unreadable ({error})") from None
     saved_with = metadata.get("keras_version") if isinstance(metadata, dict) else None
     if saved_with != version("keras"):

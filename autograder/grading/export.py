@@ -51,6 +51,9 @@ def export(session: KernelSession, week: Week) -> Export:
             found.problems[name] = f"could not rebuild `{name}`: {error}"
         except OSError as error:
             found.problems[name] = f"could not read the saved `{name}`: {error}"
+        except Exception as error:  # anything else about one model costs that model only
+            found.problems[name] = (f"could not take over `{name}` ({type(error).__name__}: "
+                                    f"{str(error)[:200]})")
     for name in week.exports.values:
         try:
             found.values[name] = client.value(name)

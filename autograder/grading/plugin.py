@@ -97,7 +97,7 @@ def aligned(submission, week) -> Aligned:
         answers: dict[str, list[str]] = {}
         for index, question in cells.items():
             answers.setdefault(question, []).append(submission.cells[index].source)
-        return Aligned(submission, cells, answers)
+        return Aligned(submission, cells, answers, missing=week.missing_answers(submission))
     return align(week, nbformat.read(week.released_notebook, as_version=4), submission)
 
 
@@ -127,6 +127,7 @@ def student_run(aligned, week, pytestconfig) -> StudentRun:
         recorder.timing.update(notebook=round(report.seconds, 1), export=round(exported, 1))
         recorder.execution = report
         recorder.not_run = aligned.not_run
+        recorder.missing_answers = aligned.missing
         recorder.provenance = provenance.flags(aligned.answers_text())
         # The executed notebook (student output only) for TAs and feedback.
         executed = recorder.results.path.with_name("executed.ipynb")
@@ -196,6 +197,7 @@ class GradingRecorder:
         self.tests: dict[str, TestResult] = {}
         self.execution = None
         self.not_run: list[str] = []  # student code left out by the alignment
+        self.missing_answers: dict[str, str] = {}  # question -> its deleted answer cells
         self.timing: dict[str, float] = {}  # seconds: notebook, export, clean_room
         self.provenance: list[str] = []  # answers that load weights, for the TA
         self.started = time.monotonic()
@@ -241,6 +243,8 @@ class GradingRecorder:
             # test's code (the traceback goes to the grader's log only).
             text = (f"the grader itself failed on this check ({type(error).__name__}); "
                     "this is not your fault, please tell your instructor")
+        if question in self.missing_answers and self.missing_answers[question] not in text:
+            text += "\n" + self.missing_answers[question]
         if self.execution and not isinstance(error, SubmissionError):
             text += "".join(f"\n{_describe_problem(p)}" for p in self.execution.problems(question))
         return text
