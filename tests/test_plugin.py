@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
@@ -119,3 +120,30 @@ def test_measured_figures_are_reported_whether_the_check_passes_or_not(tmp_path)
         {"label": "parameters", "value": 1234.0, "threshold": None}]
     failed = grade_notebook(week, notebook(tmp_path, "score = 0.25"), tmp_path / "b.json")
     assert failed["tests"][0]["output"] == "too low\nscore 25% (needs 50%)\n1,234 parameters"
+
+
+SILENT_PROBE = '''
+score = 0.45
+import time
+from IPython import get_ipython
+get_ipython().kernel.comm_manager.register_target("autograder.probe",
+                                                  lambda comm, msg: time.sleep(3600))
+'''
+
+
+def test_a_probe_that_never_answers_costs_one_timeout(tmp_path):
+    """The notebook replaces the grader's probe with one that never answers: the first
+    request times out, every later one fails at once with the reason."""
+    folder = make_week(tmp_path).directory
+    config = folder / "week.toml"
+    config.write_text(config.read_text().replace("total_time = 120",
+                                                 "total_time = 120\nrequest_timeout = 10"))
+    week = Week.load(folder)
+    started = time.monotonic()
+    results = grade_notebook(week, notebook(tmp_path, SILENT_PROBE), tmp_path / "r.json")
+    seconds = time.monotonic() - started
+    tiers = [t for t in results["tests"] if "Score reaches" in t["name"]]
+    assert all(t["score"] == 0 and "did not answer a request within 10 s" in t["output"]
+               for t in tiers), tiers
+    # Two values are exported: one timeout, not two (and not one per check).
+    assert seconds < 10 + 40, seconds

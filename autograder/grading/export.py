@@ -19,11 +19,6 @@ from autograder.sandbox.protocol import ARCHIVE_SUFFIX, MAX_ARCHIVE_BYTES
 from autograder.sandbox.session import KernelSession
 from autograder.weeks import Week
 
-# One request to the student's kernel: a probe that never answers costs this once
-# (the session then refuses further requests at once).
-EXPORT_TIMEOUT = 120.0
-
-
 @dataclass
 class Export:
     archives: dict[str, CheckedArchive] = field(default_factory=dict)
@@ -35,7 +30,8 @@ class Export:
 
 
 def export(session: KernelSession, week: Week) -> Export:
-    client = ProbeClient(session, timeout=EXPORT_TIMEOUT)
+    # A probe that never answers costs this once: the session then refuses the rest.
+    client = ProbeClient(session, timeout=week.limits.request_timeout)
     found = Export()
     for name in week.exports.models:
         room = week.rooms.get(week.exports.room_of(week.rooms, name))

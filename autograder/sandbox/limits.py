@@ -15,6 +15,7 @@ class Limits:
     output_kb: int = 1024  # notebook output kept; the rest is dropped with a note
     file_mb: int = 512  # largest file the kernel may write
     restarts: int = 2  # times the kernel is restarted after it died or hung
+    request_timeout: float = 120.0  # seconds the kernel gets to answer one export request
 
     @classmethod
     def from_mapping(cls, values: dict) -> "Limits":
