@@ -147,3 +147,37 @@ def test_a_probe_that_never_answers_costs_one_timeout(tmp_path):
                for t in tiers), tiers
     # Two values are exported: one timeout, not two (and not one per check).
     assert seconds < 10 + 40, seconds
+
+
+WRITE_INTO_EVERY_DESCRIPTOR = '''
+import os
+for fd in range(3, 1024):
+    try:
+        os.write(fd, b"\\\\x00garbage" * 1000)
+    except OSError:
+        pass
+'''
+
+
+def test_a_cell_that_breaks_the_kernels_channel_costs_only_itself(tmp_path):
+    """A cell writes into every file descriptor it inherited, the kernel's ZeroMQ sockets
+    among them: the kernel is handled like one that died (stopped, restarted, the notebook
+    run without that cell), so the cell before it keeps its points, within seconds."""
+    folder = make_week(tmp_path).directory
+    config = folder / "week.toml"
+    config.write_text(config.read_text().replace("total_time = 120",
+                                                 "total_time = 120\ncell_timeout = 30"))
+    answer = new_code_cell("score = 0.45")
+    answer.metadata["nbgrader"] = {"grade_id": "q1", "solution": True}
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(new_notebook(cells=[answer, new_code_cell(WRITE_INTO_EVERY_DESCRIPTOR)]), path)
+    started = time.monotonic()
+    results = grade_notebook(Week.load(folder), path, tmp_path / "r.json")
+    seconds = time.monotonic() - started
+    tiers = [t["score"] for t in results["tests"] if "Score reaches" in t["name"]]
+    assert tiers == [1, 1, 0], results["tests"]
+    execution = results["extra_data"]["execution"]
+    assert execution["restarts"] == 1
+    assert any(c["status"] == "skipped" and "broke the kernel's connection" in c["message"]
+               for c in execution["cells"])
+    assert seconds < 30 + 60, seconds

@@ -53,7 +53,7 @@ INTERRUPT_GRACE = 10.0  # seconds a cell gets to stop after an interrupt
 class CellOutcome:
     index: int  # position of the cell in the notebook
     question: str | None
-    status: str  # ok | error | timeout | killed-kernel | skipped | out-of-time
+    status: str  # ok | error | timeout | killed-kernel | broken-channel | skipped | out-of-time
     message: str = ""
     seconds: float = 0.0
 
@@ -166,7 +166,8 @@ class NotebookRunner:
                 continue
             outcome = await self._run_cell(cell, index, question)
             self.report.cells.append(outcome)
-            if outcome.status in ("killed-kernel", "timeout") and not await self.alive():
+            if outcome.status in ("killed-kernel", "timeout", "broken-channel") \
+                    and not await self.alive():
                 return outcome
         return None
 
@@ -188,6 +189,15 @@ class NotebookRunner:
             outcome.status = "killed-kernel"
             outcome.message = ("stopped the kernel (it crashed, was killed, or ran out of "
                                f"memory: the limit is {self.limits.memory_mb} MB)")
+        except Exception as error:
+            # A malformed message or a wedged socket (a cell that wrote into the kernel's
+            # own file descriptors): the channel cannot be trusted any more, so the kernel
+            # is handled like one that died: stopped, restarted, run without this cell.
+            outcome.status = "broken-channel"
+            outcome.message = ("broke the kernel's connection to the grader "
+                               f"({type(error).__name__}), for example by writing into the "
+                               "kernel's own sockets")
+            await self.shutdown()
         outcome.seconds = time.monotonic() - began
         return outcome
 
