@@ -62,6 +62,9 @@ GRADER_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETUID", "SET
 GRADER_MEMORY_MB = 1024  # the pytest process and its checks, on top of the kernel's budget
 GRADER_PROCESSES = 256  # threads of the grader (TensorFlow in the checks) besides the kernel's
 CONTAINER_START_MARGIN = 120.0  # seconds: container start and Python imports
+GRADER_WORK, GRADER_WORK_MB = "/grader-work", 2048  # the grader's scratch (a size cap:
+# tmpfs pages count in the container's memory only when used)
+OUTBOX, OUTBOX_MB = "/autograder-outbox", 1024  # model archives the kernel saves
 
 
 class ContainerError(RuntimeError):
@@ -87,9 +90,20 @@ class ContainerLimits:
 
 
 def confinement_flags(limits: ContainerLimits) -> list[str]:
-    """``docker run`` options shared by every grading container (here and Gradescope's test)."""
+    """``docker run`` options shared by every grading container (here and Gradescope's test).
+
+    Three scratch file systems, so that student code can fill only its own: /tmp (the
+    kernel's home and anything it writes), the outbox (model archives; the grader
+    empties it before asking for them) and the grader's own working space ($TMPDIR of
+    the grader: the inputs it sends, the clean rooms' archives), which the sandbox uid
+    may pass through but not write to.
+    """
     flags = ["--network", "none", "--read-only",
              "--tmpfs", f"/tmp:rw,exec,size={limits.scratch_mb}m,mode=1777",
+             "--tmpfs", f"{GRADER_WORK}:rw,size={GRADER_WORK_MB}m,mode=0711",
+             "--tmpfs", f"{OUTBOX}:rw,size={OUTBOX_MB}m,mode=0711",
+             "--env", f"TMPDIR={GRADER_WORK}", "--env", "AUTOGRADER_SCRATCH_DIR=/tmp",
+             "--env", f"AUTOGRADER_OUTBOX_DIR={OUTBOX}",
              "--tmpfs", "/run:rw,size=8m,mode=0755",  # the sandbox's slot locks
              "--cap-drop", "ALL"]
     for capability in GRADER_CAPABILITIES:
@@ -121,12 +135,15 @@ def grade_in_container(week: Week, notebook: Path, results_path: Path, *,
     name = notebook.name if _plain_name(notebook.name) else "submission.ipynb"
     shutil.copyfile(notebook, submission_dir / name)
     container = f"autograder-{_plain_name(week.name) or 'week'}-{uuid.uuid4().hex[:12]}"
-    sandbox_uid, slot_lock = claim_sandbox_uid()
+    # One uid for the student's kernel and one per clean room that may be alive with it.
+    uids = 2 + len(week.rooms)
+    sandbox_uid, slot_lock = claim_sandbox_uid(uids)
     command = [
         "docker", "run", "--name", container, "--init",
         "--label", f"{LABEL}=1", "--label", f"{OWNER_LABEL}={_owner()}",
         *confinement_flags(limits),
         "--env", f"AUTOGRADER_SANDBOX_UID_BASE={sandbox_uid}",
+        "--env", f"AUTOGRADER_SANDBOX_SLOTS={uids}",
         "--mount", _bind(week.directory.resolve(), f"{PRIVATE}/weeks/{week.name}", readonly=True),
         "--mount", _bind(submission_dir, f"{PRIVATE}/submission", readonly=True),
         "--mount", _bind(out, f"{PRIVATE}/out"),
@@ -160,14 +177,15 @@ def grade_in_container(week: Week, notebook: Path, results_path: Path, *,
     return finish_results(week, results_path, stop, time.monotonic() - started)
 
 
-def claim_sandbox_uid():
-    """A host-wide sandbox slot for a container's kernel uid (and its lock, to close when
-    the container is gone). Containers share the host's uids, and RLIMIT_NPROC counts
-    per uid across all of them and the host's own gradings: two gradings must never
-    share a uid, or one's processes (a fork bomb, say) starve the other's kernel."""
+def claim_sandbox_uid(count: int = 1):
+    """``count`` consecutive host-wide sandbox slots for a container's kernel uids (and
+    their lock, to close when the container is gone). Containers share the host's uids,
+    and RLIMIT_NPROC counts per uid across all of them and the host's own gradings: two
+    gradings must never share a uid, or one's processes (a fork bomb, say) starve the
+    other's kernel."""
     from autograder.sandbox.kernel import UID_BASE, _claim_slot
 
-    slot, lock = _claim_slot()
+    slot, lock = _claim_slot(count)
     return UID_BASE + slot, lock
 
 

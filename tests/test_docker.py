@@ -204,3 +204,78 @@ def test_image_data_test_splits_are_root_only(autograder_image):  # noqa: F811
         assert any(line.startswith(f"readable {name}/train") for line in lines), lines
         assert any(line.startswith(f"refused {name}/test") for line in lines), lines
         assert not any(line.startswith(f"readable {name}/test") for line in lines), lines
+
+
+# A week with one small model, so that after the notebook ran the grader must still
+# write: the model's archive and the inputs it sends to the clean room.
+MODEL_WEEK = """
+title = "Tiny model week"
+notebook = "tiny.ipynb"
+[questions.q1]
+title = "A model"
+cells = ["q1"]
+[exports]
+models = ["model"]
+[limits]
+total_time = 300
+"""
+MODEL_CHECK = '''
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.question("q1"), pytest.mark.points(1)]
+
+
+def test_adds_its_inputs(oracle):
+    """The model adds its two inputs"""
+    x = np.random.default_rng(0).normal(size=(20_000, 2)).astype("float32")
+    y = oracle.predict("model", x, outputs=1)
+    assert np.allclose(y[:, 0], x.sum(axis=1), atol=1e-4), "the model does not add its inputs"
+'''
+ADDING_MODEL = """
+import keras, numpy as np
+model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1, use_bias=False)])
+model.layers[0].set_weights([np.ones((2, 1))])
+"""
+FILL_EVERY_WRITABLE_PLACE = """
+import os, tempfile
+filled = {}
+for top in {"/tmp", "/var/tmp", "/dev/shm", os.path.expanduser("~"), tempfile.gettempdir(),
+            "/grader-work", "/autograder-outbox", "/run", "/"}:
+    written = 0
+    try:
+        for n in range(100_000):
+            with open(os.path.join(top, f"fill-{n}"), "wb") as handle:
+                for _ in range(64):  # files of 64 MB: below the kernel's file-size limit
+                    handle.write(b"x" * 2**20)
+                    written += 2**20
+    except OSError:
+        pass
+    filled[top] = written // 2**20
+print("filled MB", filled)
+"""
+
+
+def test_filling_every_writable_place_costs_the_grader_nothing(autograder_image, tmp_path):  # noqa: F811
+    """The notebook fills every place it can write, after its answer: the grader's own
+    working space is a file system the kernel cannot write to, the outbox is emptied
+    before the model is saved, and the kernel's leftovers are removed before the clean
+    room starts, so the answer keeps its point and nobody is told the grader failed."""
+    build = tmp_path / "course" / "assignments" / "tiny"
+    (build / "tests").mkdir(parents=True)
+    (build / "week.toml").write_text(MODEL_WEEK)
+    (build / "tests" / "test_model.py").write_text(MODEL_CHECK)
+    answer = nbformat.v4.new_code_cell(ADDING_MODEL.strip())
+    answer.metadata["nbgrader"] = {"grade_id": "q1", "solution": True}
+    notebook = tmp_path / "filler.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        answer, nbformat.v4.new_code_cell(FILL_EVERY_WRITABLE_PLACE.strip())]), notebook)
+    out = tmp_path / "out"
+
+    done = run_grade(tmp_path / "course", str(notebook), "--docker", "--out", str(out))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((out / "filler" / "results.json").read_text())
+    assert results["score"] == 1, results["tests"]
+    filled = printed(out / "filler" / "executed.ipynb")
+    assert "filled MB" in filled and "'/tmp': 0" not in filled, filled[-2000:]

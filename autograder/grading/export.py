@@ -33,7 +33,14 @@ def export(session: KernelSession, week: Week) -> Export:
     # A probe that never answers costs this once: the session then refuses the rest.
     client = ProbeClient(session, timeout=week.limits.request_timeout)
     found = Export()
+    try:
+        session.sandbox.clear_outbox()
+    except OSError as error:
+        found.problems.update({name: f"could not prepare the outbox ({error})"
+                               for name in week.exports.models})
     for name in week.exports.models:
+        if name in found.problems:
+            continue
         room = week.rooms.get(week.exports.room_of(week.rooms, name))
         own = frozenset(room.define) if room else frozenset()
         try:

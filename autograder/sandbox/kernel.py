@@ -1,13 +1,18 @@
 """One submission's sandbox: its directories, its uid, and its confined kernel.
 
-Layout of a sandbox (``root`` is private to the grader, mode 0711)::
+Layout of a sandbox: three folders of the grader's, mode 0711, each on the file
+system the grader chose for it, so that what student code can fill is never where
+the grader writes (in Docker each is a tmpfs of its own: ``autograder.container``)::
 
-    root/home    the kernel's cwd and $HOME, owned by the sandbox uid
-    root/ipc     ZeroMQ sockets and connection file (IPC transport: the kernel
-                 has no network namespace in common with the grader)
-    root/inbox   arrays the grader sends to the kernel; read-only for the kernel
-    root/outbox  model archives the kernel saves for the grader (read by the grader
-                 with O_NOFOLLOW and a size cap: see ``read_outbox``)
+    root/inbox         arrays the grader sends to the kernel; read-only for the kernel
+                       ($TMPDIR: the grader's own space)
+    scratch/home       the kernel's cwd and $HOME, owned by the sandbox uid
+    scratch/ipc        ZeroMQ sockets and connection file (IPC transport: the kernel
+                       has no network namespace in common with the grader)
+                       ($AUTOGRADER_SCRATCH_DIR, default $TMPDIR)
+    outbox/            model archives the kernel saves for the grader, emptied by the
+                       grader before it asks (``clear_outbox``) and read with O_NOFOLLOW
+                       and a size cap (``read_outbox``) ($AUTOGRADER_OUTBOX_DIR)
 
 The kernel is launched as ``confine`` (cgroup, rlimits) -> ``bwrap`` (empty
 network, own pid tree, a file system holding only the Python environment, the
@@ -38,8 +43,16 @@ from .isolation import Isolation, memory_cgroup_parent
 from .limits import Limits
 
 UID_BASE = int(os.environ.get("AUTOGRADER_SANDBOX_UID_BASE", "61000"))
-MAX_SLOTS = 1000  # sandbox uids are UID_BASE .. UID_BASE + MAX_SLOTS - 1
+# Sandbox uids are UID_BASE .. UID_BASE + MAX_SLOTS - 1 (in a container: the slots
+# the host claimed for it).
+MAX_SLOTS = int(os.environ.get("AUTOGRADER_SANDBOX_SLOTS", "1000"))
 LOCK_DIR = Path(os.environ.get("AUTOGRADER_LOCK_DIR", "/run/autograder"))
+# Where student-writable folders live; unset, both are the grader's $TMPDIR.
+SCRATCH_DIR = os.environ.get("AUTOGRADER_SCRATCH_DIR") or None
+OUTBOX_DIR = os.environ.get("AUTOGRADER_OUTBOX_DIR") or None
+# Shared folders any uid may write to when the kernel has no private file system
+# (in Docker): the sandbox uid's leftovers there are removed when it closes.
+SHARED_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
 SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 
@@ -58,12 +71,12 @@ class Sandbox:
         self.uid = UID_BASE + slot if isolation.drop_privileges else os.getuid()
         self.gid = UID_BASE + slot if isolation.drop_privileges else os.getgid()
         self.name = f"autograder-{slot}-{os.getpid()}"
-        self.root = Path(tempfile.mkdtemp(prefix="ag-sandbox-")).resolve()
-        os.chmod(self.root, 0o711)
-        self.home = self.root / "home"
-        self.ipc = self.root / "ipc"
+        self.root = _private_dir("ag-sandbox-", None)
+        self.scratch = _private_dir("ag-scratch-", SCRATCH_DIR)
+        self.home = self.scratch / "home"
+        self.ipc = self.scratch / "ipc"
         self.inbox = self.root / "inbox"
-        self.outbox = self.root / "outbox"
+        self.outbox = _private_dir("ag-outbox-", OUTBOX_DIR) / "models"
         self.cgroup: Path | None = None
         self.kill_processes()  # leftovers of an earlier run with the same uid
         self.reset()
@@ -84,6 +97,15 @@ class Sandbox:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         return path
+
+    def clear_outbox(self) -> None:
+        """Empty the outbox before asking the kernel to save into it: whatever the
+        notebook left there is not the grader's, and must not take the space."""
+        for entry in os.scandir(self.outbox):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
 
     def read_outbox(self, name: str, max_bytes: int) -> bytes:
         """A file the kernel saved into its outbox, read without trusting it: no links,
@@ -239,23 +261,66 @@ class Sandbox:
                 self.cgroup.rmdir()
             except OSError:
                 pass
-        shutil.rmtree(self.root, ignore_errors=True)
+        for folder in (self.root, self.scratch, self.outbox.parent):
+            shutil.rmtree(folder, ignore_errors=True)
+        if self.isolation.drop_privileges and not self.isolation.private_filesystem:
+            _remove_files_of(self.uid, SHARED_SCRATCH)
         if self._slot_lock:
             self._slot_lock.close()
             self._slot_lock = None
 
 
-def _claim_slot():
-    """The first free sandbox slot, held by an flock until close() or our death."""
-    LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for slot in range(MAX_SLOTS):
-        handle = open(LOCK_DIR / f"slot-{slot}.lock", "w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return slot, handle
-        except BlockingIOError:
+def _private_dir(prefix: str, parent: str | None) -> Path:
+    """A folder of the grader's (root-owned, 0711: the sandbox uid may pass, not list)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent)).resolve()
+    os.chmod(path, 0o711)
+    return path
+
+
+def _remove_files_of(uid: int, folders) -> None:
+    """Remove what ``uid`` left in shared folders (its processes are dead by now), so a
+    notebook that filled /tmp does not leave the grader's next kernels without space."""
+    for top in folders:
+        for folder, dirs, files in os.walk(top, topdown=False):
+            for name in files + dirs:
+                path = os.path.join(folder, name)
+                try:
+                    if os.lstat(path).st_uid == uid:
+                        (os.rmdir if name in dirs and not os.path.islink(path)
+                         else os.unlink)(path)
+                except OSError:
+                    pass
+
+
+class _SlotLocks:
+    """The flocks of claimed slots, released together."""
+
+    def __init__(self, handles):
+        self.handles = handles
+
+    def close(self) -> None:
+        for handle in self.handles:
             handle.close()
-    raise RuntimeError(f"all {MAX_SLOTS} sandbox slots are in use")
+
+
+def _claim_slot(count: int = 1):
+    """The first ``count`` consecutive free sandbox slots, held by flocks until closed
+    or our death: (first slot, locks)."""
+    LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for first in range(MAX_SLOTS - count + 1):
+        handles = []
+        for slot in range(first, first + count):
+            handle = open(LOCK_DIR / f"slot-{slot}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                handles.append(handle)
+            except BlockingIOError:
+                handle.close()
+                break
+        if len(handles) == count:
+            return first, _SlotLocks(handles)
+        _SlotLocks(handles).close()
+    raise RuntimeError(f"no {count} free consecutive sandbox slots of {MAX_SLOTS}")
 
 
 def _kill(pid: int) -> None:

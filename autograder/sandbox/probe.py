@@ -113,7 +113,14 @@ def _install(protocol):
         if not isinstance(model, keras.Model):
             raise TypeError(f"`{name}` is a {type(model).__name__}, not a Keras model")
         path = os.path.join(directory, name + protocol["ARCHIVE_SUFFIX"])
-        model.save(path)
+        # Keras stages assets in temporary folders: keep them in the outbox, which the
+        # grader emptied, so a notebook that filled its scratch space can still save.
+        import tempfile
+        saved_tempdir, tempfile.tempdir = tempfile.tempdir, directory
+        try:
+            model.save(path)
+        finally:
+            tempfile.tempdir = saved_tempdir
         optimizer = getattr(model, "optimizer", None)
         iterations = getattr(optimizer, "iterations", None) if optimizer is not None else None
         claims = {"optimizer": type(optimizer).__name__ if optimizer is not None else None,
