@@ -97,7 +97,9 @@ def graded_class(tmp_path_factory):
             inputs = [source / "samples", extra]
             if week in REFERENCE_GRADED:
                 inputs.append(source / f"{week}.ipynb")
-            done[week] = (out, grade_as_ta(week, inputs, out))
+            # Two at a time: much of a small model's training is single-threaded
+            # Python, so two gradings share the two cores well.
+            done[week] = (out, grade_as_ta(week, inputs, out, jobs=2))
         return done[week]
     return grade
 
@@ -106,10 +108,10 @@ def results_of(out: Path, name: str) -> dict:
     return json.loads((out / name / "results.json").read_text())
 
 
-def grade_as_ta(week: str, inputs: list[Path], out: Path) -> str:
-    """`autograder grade WEEK INPUT... --out OUT`, as a TA runs it; returns its stdout."""
+def grade_as_ta(week: str, inputs: list[Path], out: Path, jobs: int = 1) -> str:
+    """`autograder grade WEEK INPUT... --out OUT --jobs N`, as a TA runs it; its stdout."""
     run = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", week,
-                          *map(str, inputs), "--out", str(out)],
+                          *map(str, inputs), "--out", str(out), "--jobs", str(jobs)],
                          capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     return run.stdout
