@@ -276,3 +276,14 @@ def test_answers_that_load_weights_or_carry_large_literals_are_flagged():
     assert found == ["q1 line 2: calls set_weights(...)", "q1 line 2: calls load(...)",
                      "q2 line 1: holds a literal of 500 elements",
                      "q3 line 1: calls load_model(...)"]
+
+
+def test_a_room_rebuilds_the_classes_its_answer_defines(week1):
+    """Week 1 asks for IrisNet; a student who named the class otherwise still gets the
+    model rebuilt in q3's room, and only q3's room."""
+    from autograder.grading.cleanroom import own_classes
+    week, _ = week1
+    answers = {"q3": "class MyNet(keras.Model):\n    def call(self, x):\n        return x\n\n"
+                     "subclass_model = MyNet()",
+               "q1": "class Sneaky(keras.Model):\n    pass"}
+    assert own_classes(week, answers) == {"q3": frozenset({"IrisNet", "MyNet"})}

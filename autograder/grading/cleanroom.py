@@ -57,6 +57,7 @@ KERAS_MACHINERY = frozenset({
 class Definitions:
     source: str
     names: set[str] = field(default_factory=set)
+    classes: set[str] = field(default_factory=set)  # the classes among the names
     left_out: list[str] = field(default_factory=list)  # notes for the log and messages
 
 
@@ -79,6 +80,8 @@ def definitions(source: str, *, keep_out: frozenset = frozenset(),
         if problem is None:
             kept.append(node)
             found.names |= names
+            if isinstance(node, ast.ClassDef):
+                found.classes.add(node.name)
         elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
             found.left_out.append(f"line {node.lineno} of {where}: {problem}")
     found.source = ast.unparse(ast.Module(body=kept, type_ignores=[]))
@@ -181,6 +184,14 @@ def _constant(node) -> bool:
     if isinstance(node, ast.Dict):
         return all(_constant(k) and _constant(v) for k, v in zip(node.keys, node.values))
     return False
+
+
+def own_classes(week: Week, answers: dict[str, str]) -> dict[str, frozenset]:
+    """Question -> the classes its room may rebuild models with: those the week names and
+    those the answer defines (a student may name the asked class differently)."""
+    return {question: frozenset(room.define) | frozenset(
+                definitions(answers.get(question, "")).classes)
+            for question, room in week.rooms.items()}
 
 
 def given_definitions(week: Week, release) -> Definitions:
@@ -301,9 +312,9 @@ class CleanRooms:
             cells, own, notes = [], (), []
         else:
             models = list(spec.models)
-            own = spec.define
             answer = definitions(self.answers.get(key, ""), keep_out=frozenset(self.given.names),
                                  where=f"your answer to {key}")
+            own = sorted(set(spec.define) | answer.classes)
             cells, notes = [self.given.source, answer.source], answer.left_out
         archives = {m: self.archives[m] for m in models if m in self.archives}
         session = KernelSession(nbformat.v4.new_notebook(), detect(), self.week.limits,

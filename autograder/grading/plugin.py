@@ -36,7 +36,7 @@ import pytest
 
 from autograder.grading import provenance
 from autograder.grading.alignment import Aligned, align
-from autograder.grading.cleanroom import CleanRooms
+from autograder.grading.cleanroom import CleanRooms, own_classes
 from autograder.grading.export import Export, export
 from autograder.grading.oracle import Oracle
 from autograder.grading.results import ResultsFile, TestResult
@@ -118,7 +118,7 @@ def student_run(aligned, week, pytestconfig) -> StudentRun:
     try:
         report = session.execute()
         started = time.monotonic()
-        handed_over = export(session, week)
+        handed_over = export(session, week, own_classes(week, aligned.answers_text()))
         exported = time.monotonic() - started
     finally:
         session.close()
