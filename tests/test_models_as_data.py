@@ -287,3 +287,43 @@ def test_a_room_rebuilds_the_classes_its_answer_defines(week1):
                      "subclass_model = MyNet()",
                "q1": "class Sneaky(keras.Model):\n    pass"}
     assert own_classes(week, answers) == {"q3": frozenset({"IrisNet", "MyNet"})}
+
+
+# -- the checks' shared helpers ---------------------------------------------------------------
+class FakeOracle:
+    """The oracle's answers for one Dense(2 -> 3, relu) -> Dense(3 -> 2, softmax) model,
+    whose predictions are computed by ``predict`` (honest, or a lie)."""
+
+    def __init__(self, predict):
+        rng = np.random.default_rng(0)
+        self.w = [rng.normal(size=(2, 3)), rng.normal(size=3), rng.normal(size=(3, 2)),
+                  rng.normal(size=2)]
+        self._predict = predict
+
+    def describe(self, name):
+        return {"type": "IrisNet", "layers": [{"class_name": "Dense", "activation": "relu"},
+                                              {"class_name": "Dense", "activation": "softmax"}]}
+
+    def weights(self, name):
+        return self.w
+
+    def predict(self, name, inputs, outputs=None):
+        return self._predict(self, inputs)
+
+
+def honest(oracle, x):
+    from autograder.grading.checks import ACTIVATIONS
+    hidden = np.maximum(x @ oracle.w[0] + oracle.w[1], 0)
+    return ACTIVATIONS["softmax"](hidden @ oracle.w[2] + oracle.w[3])
+
+
+def test_outputs_are_the_layers_forward_pass_and_a_call_that_lies_fails():
+    from autograder.grading import checks
+    x = np.random.default_rng(1).normal(size=(30, 2))
+    outputs = checks.dense_outputs(FakeOracle(honest), "m", x)
+    assert np.allclose(outputs, honest(FakeOracle(honest), x))
+    labels = outputs.argmax(axis=1)
+    assert checks.accuracy(outputs, labels) == 1.0
+    perfect = FakeOracle(lambda oracle, inputs: np.eye(2)[labels])  # answers from the labels
+    with pytest.raises(AssertionError, match="do not match a forward pass"):
+        checks.dense_outputs(perfect, "m", x)

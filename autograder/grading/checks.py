@@ -69,6 +69,25 @@ def dense_forward(weights: list[np.ndarray], activations: list[str], inputs: np.
     return values
 
 
+def dense_outputs(oracle, name: str, inputs: np.ndarray, *, atol: float = 1e-4) -> np.ndarray:
+    """``name``'s outputs at ``inputs``, computed here by a NumPy forward pass of its Dense
+    layers (weights and activations of the rebuilt model), after checking that the model's
+    own predictions agree. For a class students define, whose ``call`` runs their code in
+    its clean room, this is what makes a ``call`` that answers from anything but its
+    layers (a lookup of known labels, say) fail instead of score."""
+    description = oracle.describe(name)
+    activations = [layer.get("activation") for layer in layers(description)]
+    expected = dense_forward(oracle.weights(name), activations, inputs)
+    assert expected is not None, (
+        f"`{name}` has {layer_summary(description)}: its outputs can be checked only for "
+        f"Dense layers with the activations {sorted(ACTIVATIONS)}")
+    predicted = oracle.predict(name, inputs, outputs=expected.shape[1])
+    assert np.allclose(predicted, expected, atol=atol), (
+        f"the predictions of `{name}` do not match a forward pass through its own layers: "
+        "`call` must compute the network from its layers")
+    return expected
+
+
 # -- answer source ----------------------------------------------------------------
 def parse(source: str, question: str) -> ast.Module:
     try:

@@ -136,8 +136,8 @@ def regularisers(description: dict) -> list[str]:
 
 @pytest.fixture(scope="session")
 def well_losses(oracle, well, week):
-    """well_losses(name) -> WellLosses of a model trained the given way, from predictions
-    checked against the model's weights."""
+    """well_losses(name) -> WellLosses of a model trained the given way, from the
+    predictions of the model the grader rebuilt."""
     cache: dict[str, WellLosses] = {}
 
     def measure(name: str) -> WellLosses:
@@ -150,25 +150,10 @@ def well_losses(oracle, well, week):
                 "cell, once")
             def mse(x, y):
                 return float(np.mean((oracle.predict(name, x, outputs=POINTS) - y) ** 2))
-            _check_forward_pass(oracle, name, well.x_fresh[:64])
             cache[name] = WellLosses(mse(well.x_fit, well.y_fit), mse(well.x_fresh, well.y_fresh),
                                      mse(well.x_test, well.y_test))
         return cache[name]
     return measure
-
-
-def _check_forward_pass(oracle, name: str, inputs: np.ndarray) -> None:
-    """The predictions must be those of the model's own Dense layers (when we can compute them)."""
-    description = oracle.describe(name)
-    layers = checks.layers(description)
-    if any(layer.get("class_name") not in REGULARISING_LAYERS | {"Dense"} for layer in layers):
-        return
-    dense = [layer.get("activation") for layer in layers if layer.get("class_name") == "Dense"]
-    expected = checks.dense_forward(oracle.weights(name), dense, inputs)
-    if expected is not None:
-        predicted = oracle.predict(name, inputs, outputs=POINTS)
-        assert np.allclose(predicted, expected, atol=1e-3), (
-            f"the predictions of `{name}` do not match its own weights")
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,13 @@
 """Hidden checks for week 1: the iris network built three ways.
 
-Every check asks the notebook for plain data through ``oracle`` and decides here.
-Accuracy comes from predictions on test flowers whose labels stay on this side,
-and those predictions must agree with a forward pass computed here from the
-model's own weights, so they cannot come from anywhere but that network.
+Every check asks the ``oracle`` (models rebuilt in clean rooms) for plain data and
+decides here. Accuracy is computed here by a forward pass of the model's own layers on
+test flowers whose labels stay on this side, after the model's predictions were found
+to agree with it, so they cannot come from anywhere but that network.
 """
 
 import ast
 
-import numpy as np
 import pytest
 
 from autograder.grading import checks
@@ -106,15 +105,7 @@ def test_test_accuracy(question, oracle, week, iris_test):
     """Classifies the held-out test flowers accurately"""
     name = MODELS[question]
     features, labels = iris_test
-    probabilities = oracle.predict(name, features, outputs=3)
-    description = oracle.describe(name)
-    expected = checks.dense_forward(
-        oracle.weights(name), [layer.get("activation") for layer in checks.layers(description)],
-        features)
-    if expected is not None:
-        assert np.allclose(probabilities, expected, atol=1e-4), (
-            f"the predictions of `{name}` do not match its own weights")
-    accuracy = checks.accuracy(probabilities, labels)
+    accuracy = checks.accuracy(checks.dense_outputs(oracle, name, features), labels)
     wanted = week.thresholds["test_accuracy"]
     assert accuracy >= wanted, (
         f"`{name}` classifies {accuracy:.0%} of the test flowers correctly; at least "

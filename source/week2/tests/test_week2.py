@@ -31,27 +31,15 @@ def each_ode(question, points=1):
 
 
 def model_output(oracle, name: str, x: np.ndarray) -> np.ndarray:
-    """``name``'s predictions at x, checked against a forward pass from its own weights.
-
-    The forward pass is computed here for stacks of Dense layers; other architectures
-    (a Rescaling or Normalization layer, say) skip that cross-check.
-    """
-    predicted = oracle.predict(name, x, outputs=1)[:, :1]
-    description = oracle.describe(name)
-    expected = checks.dense_forward(
-        oracle.weights(name), [layer.get("activation") for layer in checks.layers(description)],
-        x.reshape(-1, 1))
-    if expected is not None:
-        assert np.allclose(predicted, expected, rtol=1e-4, atol=1e-4), (
-            f"the predictions of `{name}` do not match a forward pass through its own weights")
-    return predicted
+    """``name``'s outputs at x, computed by the model the grader rebuilt from the archive
+    the notebook saved (no student code runs where it is rebuilt)."""
+    return oracle.predict(name, x, outputs=1)[:, :1]
 
 
 def physics_solution(oracle, ode: int, x: np.ndarray) -> np.ndarray:
     # The trial solution g(x) = u(0) + x NN(x) is formed here from the network's raw
     # outputs: the form is fixed by the exercise, so a notebook that redefines its
-    # `trial_solution` (or anything else) cannot change what is scored, and NN(x)
-    # itself is checked against the network's weights in model_output.
+    # `trial_solution` (or anything else) cannot change what is scored.
     x = x.reshape(-1, 1)
     return U0 + x.astype(np.float64) * model_output(oracle, PHYSICS[ode], x)
 
