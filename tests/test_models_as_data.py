@@ -327,3 +327,19 @@ def test_outputs_are_the_layers_forward_pass_and_a_call_that_lies_fails():
     perfect = FakeOracle(lambda oracle, inputs: np.eye(2)[labels])  # answers from the labels
     with pytest.raises(AssertionError, match="do not match a forward pass"):
         checks.dense_outputs(perfect, "m", x)
+
+
+def test_ast_helpers_find_calls_and_subclasses_without_running_anything():
+    from autograder.grading import checks
+    tree = checks.parse("import os\nclass Net(keras.Model):\n    def __init__(self):\n"
+                        "        pass\n    def call(self, x):\n        return x\n"
+                        "m = keras.Sequential([layers.Dense(3)])\nm.add(layers.Dense(1))\n"
+                        "os.system('rm -rf /')", "q1")
+    assert [c.name for c in checks.subclasses(tree, "Model")] == ["Net"]
+    assert checks.methods(checks.subclasses(tree, "Model")[0]) == {"__init__", "call"}
+    assert len(checks.calls(tree, "Sequential")) == 1 and len(checks.calls(tree, "add")) == 1
+    with pytest.raises(AssertionError, match="syntax error on line 1"):
+        checks.parse("def (:", "q2")
+    description = {"layers": [{"class_name": "InputLayer"},
+                              {"class_name": "Dense", "units": 8, "activation": "relu"}]}
+    assert checks.layer_summary(description) == "Dense(8, relu)"
