@@ -43,6 +43,9 @@ figure { display: inline-block; margin: .5em; } img { max-width: 100%; border: 1
 <h1>{{ week.title }}</h1>
 <p>Feedback for <strong>{{ student }}</strong>: <strong>{{ score|num }} / {{ out_of|num }}</strong> points.</p>
 {% if note %}<p class="failed">Note: {{ note }}</p>{% endif %}
+{% if not_run %}<p>The grader did not run this code of yours (given cells run as released; only
+the answer cells hold your code):</p>
+<ul>{% for line in not_run %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
 {% for q in questions %}
 <h2>{{ q.id }}: {{ q.title }} ({{ q.score|num }} / {{ q.out_of|num }})</h2>
 <table>
@@ -95,6 +98,7 @@ def render_feedback(week: Week, results: dict, executed: Path | None, *, student
         score=sum(float(t.get("score", 0)) for t in tests),
         out_of=sum(float(t.get("max_score", 0)) for t in tests),
         note=results.get("extra_data", {}).get("note", ""),
+        not_run=[str(line) for line in results.get("extra_data", {}).get("not_run", [])][:50],
         figures=figures, figures_dropped=dropped, figures_note=note)
 
 

@@ -75,13 +75,15 @@ def test_student_text_is_escaped_and_only_real_images_are_shown(tmp_path, week):
              "status": "failed", "output": "secret message", "visibility": "hidden",
              "extra_data": {"question": "q2"}},
         ],
-        "extra_data": {"note": HOSTILE},
+        "extra_data": {"note": HOSTILE, "not_run": [f"cell 3 ... {HOSTILE}"]},
     }
 
     page = render_feedback(week, results, executed, student=HOSTILE)
 
     assert "<script" not in page and "<svg" not in page
-    assert page.count(escape(HOSTILE)) == 5  # student (title, text), test name, message, note
+    # student (title, text), test name, message, note, what was not run
+    assert page.count(escape(HOSTILE)) == 6
+    assert "The grader did not run this code of yours" in page
     images = re.findall(r'src="data:image/png;base64,([^"]*)"', page)
     assert [base64.b64decode(i) for i in images] == [image]
     assert "cell 2" in page
