@@ -33,7 +33,8 @@ from autograder.weeks import Week
 @dataclass
 class Aligned:
     notebook: NotebookNode                # what runs: released given cells, student answers
-    question_of_cell: dict[int, str]      # index in ``notebook`` -> question id
+    question_of_cell: dict[int, str]      # index in ``notebook`` -> question id (answer
+                                          # cells, and given cells week.toml lists)
     answers: dict[str, list[str]]         # question id -> the source of its cells, in order
     not_run: list[str] = field(default_factory=list)  # student code left out, and why
     missing: dict[str, str] = field(default_factory=dict)  # question -> deleted answer cells
@@ -101,6 +102,8 @@ def align(week: Week, release: NotebookNode, submission: NotebookNode) -> Aligne
             continue
         k += 1
         if not _is_answer(released[k]):
+            if owner.get(_grade_id(released[k])):  # a given cell of a question (its training)
+                question_of_cell[len(cells)] = owner[_grade_id(released[k])]
             cells.append(copy.deepcopy(released[k]))
             continue
         question = owner.get(_grade_id(released[k]))
