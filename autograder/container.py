@@ -59,7 +59,8 @@ PRIVATE = "/grader"  # root-only (0700) in the image
 # uid and drop every capability on the way (SETUID, SETGID, SETPCAP). Everything else
 # of Docker's default set (NET_RAW, MKNOD, SYS_CHROOT, ...) is dropped.
 GRADER_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETUID", "SETGID", "SETPCAP")
-GRADER_MEMORY_MB = 1024  # the pytest process and its checks, on top of the kernel's budget
+GRADER_MEMORY_MB = 1024  # on top of the kernel's budget: the pytest process and its checks,
+# and one warm clean-room kernel (about 650 MB) started while the notebook runs
 GRADER_PROCESSES = 256  # threads of the grader (TensorFlow in the checks) besides the kernel's
 CONTAINER_START_MARGIN = 120.0  # seconds: container start and Python imports
 GRADER_WORK, GRADER_WORK_MB = "/grader-work", 2048  # the grader's scratch (a size cap:

@@ -20,8 +20,10 @@ check scores is then computed from models rebuilt here:
   custom objects. A room can only answer for its own question's objects.
 
 Each room is a ``KernelSession`` like the student's (own sandbox uid, no network,
-the week's limits), started when a check first needs it. It can read only its
-inbox: the archives and the inputs the checks send.
+the week's limits), set up when a check first needs it. It can read only its
+inbox: the archives and the inputs the checks send. Its kernel was started ahead
+(``WarmKernels``): a kernel start with TensorFlow's import takes 10-15 s here, which
+would otherwise be added to every grading once per room.
 """
 
 from __future__ import annotations
@@ -276,12 +278,77 @@ class Room:
     load_errors: dict = field(default_factory=dict)  # model -> why it did not load
 
 
+class WarmKernels:
+    """Kernels for the clean rooms, started before the rooms need them.
+
+    One starts as the student's notebook begins and imports TensorFlow while the
+    notebook runs: one only, as a warm kernel holds about 650 MB, which the grader's
+    memory margin covers once (``container.py``). The others start once the student's
+    kernel is stopped (``warm_rest``), all at once: rooms stay open until the end of
+    grading anyway. A warm kernel has run nothing but the probe and the seeding that
+    every kernel runs first, so a room set up in one computes what a cold one would.
+    """
+
+    def __init__(self, week: Week):
+        self.limits = week.limits
+        self.left = room_count(week)
+        self.ready: list[KernelSession] = []
+        self._warm(1)
+
+    def warm_rest(self) -> None:
+        """Start every other room's kernel (call once the student's kernel is stopped)."""
+        self._warm(self.left)
+
+    def _warm(self, count: int) -> None:
+        for _ in range(min(count, self.left)):
+            self.left -= 1
+            session = new_room_session(self.limits)
+            self.ready.append(session)
+            session.warm_up()
+
+    def take(self) -> KernelSession:
+        """A started kernel (or, once the expected rooms are used up, a cold session)."""
+        return self.ready.pop(0) if self.ready else new_room_session(self.limits)
+
+    def close(self) -> None:
+        while self.ready:
+            self.ready.pop().close()
+
+
+# Keras imports these when they are installed (optional integrations), which nearly
+# doubles its import time (about 9 s instead of 5 s here). Nothing in a room needs
+# them, and nothing run there may use them (``IMPORTABLE``), so a room refuses them.
+NOT_IN_ROOMS = frozenset({"pandas", "sklearn", "scipy", "matplotlib", "jax", "torch", "PIL"})
+ROOM_PRELUDE = f"""
+import sys as _ag_sys
+class _AgNotInThisRoom:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {sorted(NOT_IN_ROOMS)!r}:
+            raise ImportError(f"{{name}} is not available in the grader's clean room")
+_ag_sys.meta_path.insert(0, _AgNotInThisRoom())
+del _ag_sys, _AgNotInThisRoom
+"""
+
+
+def new_room_session(limits) -> KernelSession:
+    return KernelSession(nbformat.v4.new_notebook(), detect(), limits, question_of_cell={},
+                         prelude=ROOM_PRELUDE)
+
+
+def room_count(week: Week) -> int:
+    """How many rooms grading this week sets up: its question rooms, and the shared
+    room when a model is rebuilt there."""
+    shared = any(not week.exports.room_of(week.rooms, m) for m in week.exports.models)
+    return len(week.rooms) + int(shared)
+
+
 class CleanRooms:
-    """The week's rooms, each started on first use and closed at the end of grading."""
+    """The week's rooms, each set up on first use and closed at the end of grading."""
 
     def __init__(self, week: Week, archives: dict[str, CheckedArchive],
-                 answers: dict[str, str], release=None):
+                 answers: dict[str, str], release=None, kernels: WarmKernels | None = None):
         self.week = week
+        self.kernels = kernels
         self.archives = archives
         self.answers = answers  # question id -> the code that ran for it
         self.release = release
@@ -317,8 +384,7 @@ class CleanRooms:
             own = sorted(set(spec.define) | answer.classes)
             cells, notes = [self.given.source, answer.source], answer.left_out
         archives = {m: self.archives[m] for m in models if m in self.archives}
-        session = KernelSession(nbformat.v4.new_notebook(), detect(), self.week.limits,
-                                question_of_cell={})
+        session = self.kernels.take() if self.kernels else new_room_session(self.week.limits)
         paths = {model: str(session.put_array_file(model + ARCHIVE_SUFFIX, archive.data))
                  for model, archive in archives.items()}
         loader = LOADER.format(archives=json.dumps(paths), own=json.dumps(list(own)))

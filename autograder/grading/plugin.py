@@ -36,7 +36,7 @@ import pytest
 
 from autograder.grading import provenance
 from autograder.grading.alignment import Aligned, align
-from autograder.grading.cleanroom import CleanRooms, own_classes
+from autograder.grading.cleanroom import CleanRooms, WarmKernels, own_classes
 from autograder.grading.export import Export, export
 from autograder.grading.oracle import Oracle
 from autograder.grading.results import ResultsFile, TestResult
@@ -90,15 +90,23 @@ def submission(pytestconfig):
 
 
 @pytest.fixture(scope="session")
-def aligned(submission, week) -> Aligned:
+def release(week):
+    """The released notebook as compiled (trusted), or None in a build without one."""
+    if not week.released_notebook.exists():  # (test weeks)
+        return None
+    return nbformat.read(week.released_notebook, as_version=4)
+
+
+@pytest.fixture(scope="session")
+def aligned(submission, release, week) -> Aligned:
     """The code that runs: the released notebook with the student's answers in it."""
-    if not week.released_notebook.exists():  # a build without a release (test weeks)
+    if release is None:
         cells = week.question_of_cell(submission)
         answers: dict[str, list[str]] = {}
         for index, question in cells.items():
             answers.setdefault(question, []).append(submission.cells[index].source)
         return Aligned(submission, cells, answers, missing=week.missing_answers(submission))
-    return align(week, nbformat.read(week.released_notebook, as_version=4), submission)
+    return align(week, release, submission)
 
 
 @dataclass
@@ -108,7 +116,17 @@ class StudentRun:
 
 
 @pytest.fixture(scope="session")
-def student_run(aligned, week, pytestconfig) -> StudentRun:
+def warm_kernels(week):
+    """The clean rooms' kernels, starting while the notebook runs."""
+    kernels = WarmKernels(week)
+    try:
+        yield kernels
+    finally:
+        kernels.close()
+
+
+@pytest.fixture(scope="session")
+def student_run(aligned, week, warm_kernels, pytestconfig) -> StudentRun:
     """Run the notebook in its sandbox, take its data, stop its kernel."""
     from autograder.data import kernel_env, readable_paths
 
@@ -122,6 +140,7 @@ def student_run(aligned, week, pytestconfig) -> StudentRun:
         exported = time.monotonic() - started
     finally:
         session.close()
+    warm_kernels.warm_rest()
     recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
     if recorder:
         recorder.timing.update(notebook=round(report.seconds, 1), export=round(exported, 1))
@@ -136,11 +155,10 @@ def student_run(aligned, week, pytestconfig) -> StudentRun:
 
 
 @pytest.fixture(scope="session")
-def clean_rooms(student_run, aligned, week, pytestconfig):
-    release = nbformat.read(week.released_notebook, as_version=4) \
-        if week.released_notebook.exists() else None
+def clean_rooms(student_run, aligned, release, week, warm_kernels, pytestconfig):
     rooms = CleanRooms(week, student_run.export.archives,
-                       {q: aligned.answer_source(q) for q in week.questions}, release)
+                       {q: aligned.answer_source(q) for q in week.questions}, release,
+                       kernels=warm_kernels)
     try:
         yield rooms
     finally:

@@ -97,14 +97,18 @@ class CappedClient(NotebookClient):
 class NotebookRunner:
     """Executes one notebook in a sandbox and keeps the kernel for questions."""
 
-    def __init__(self, nb: NotebookNode, sandbox: Sandbox, question_of_cell: dict[int, str]):
+    def __init__(self, nb: NotebookNode, sandbox: Sandbox, question_of_cell: dict[int, str],
+                 prelude: str = ""):
         self.nb = nb
+        self.prelude = prelude  # trusted code run after the probe, before the seeding
         self.sandbox = sandbox
         self.limits = sandbox.limits
         self.question_of_cell = question_of_cell
         self.km: SandboxKernelManager | None = None
         self.client: CappedClient | None = None
         self.report = ExecutionReport()
+        self.warm = False  # a kernel was started ahead of run()
+        self.setup = ""  # the id of the request that installed the probe
 
     async def run(self) -> ExecutionReport:
         start = time.monotonic()
@@ -126,29 +130,23 @@ class NotebookRunner:
             self.report.fatal = "the notebook's kernel is not running after execution"
         return self.report
 
+    async def warm_up(self) -> None:
+        """Start the kernel ahead of its notebook (a clean room, while the student's
+        notebook runs) and send it its setup without waiting: the kernel imports
+        TensorFlow while the grader goes on. The first attempt of ``run`` uses it."""
+        self.warm = await self._start(wait=False)
+
     async def _attempt(self, skip: dict[int, CellOutcome]) -> CellOutcome | None:
         """Run every cell once; return the cell that killed the kernel, if any."""
         self.report.cells = []
-        self.km = SandboxKernelManager(self.sandbox,
-                                       max_message_bytes=self.limits.output_kb * 1024 + 2**26)
-        self.client = CappedClient(self.nb, self.km,
-                                   max_output_bytes=self.limits.output_kb * 1024,
-                                   allow_errors=True, interrupt_on_timeout=False,
-                                   timeout_func=self._cell_timeout, startup_timeout=120,
-                                   iopub_timeout=10, raise_on_iopub_timeout=False)
-        try:
-            # The kernel's own stdout/stderr (not cell output) go to a log outside
-            # the sandbox, capped by the kernel's RLIMIT_FSIZE.
-            with open(self.sandbox.root / "kernel.log", "ab") as log:
-                await self.km.start_kernel(env=self.sandbox.kernel_env(),
-                                           cwd=str(self.sandbox.home), stdout=log, stderr=log)
-            self.client.kc = self.km.client()
-            self.client.kc.start_channels()
-            await self.client.kc.wait_for_ready(timeout=120)
-            await self._run_source(PROBE_SOURCE + SEED_SOURCE)
-        except Exception as error:
-            self.report.fatal = f"the sandboxed kernel did not start: {error}"
+        if self.warm:
+            await self._reply(self.setup, timeout=120)
+            started, self.warm = True, False  # a restart starts a fresh kernel
+        else:
+            started = await self._start()
+        if not started:
             return None
+        self.client.nb = self.nb  # a warm kernel was started before its notebook was known
         for index, cell in enumerate(self.nb.cells):
             if cell.cell_type != "code":
                 continue
@@ -170,6 +168,35 @@ class NotebookRunner:
                     and not await self.alive():
                 return outcome
         return None
+
+    async def _start(self, wait: bool = True) -> bool:
+        """Start the kernel and install the probe (``wait=False``: send the setup and
+        keep its message id in ``self.setup``); False (and ``report.fatal``) if not."""
+        self.report.fatal = ""
+        self.km = SandboxKernelManager(self.sandbox,
+                                       max_message_bytes=self.limits.output_kb * 1024 + 2**26)
+        self.client = CappedClient(self.nb, self.km,
+                                   max_output_bytes=self.limits.output_kb * 1024,
+                                   allow_errors=True, interrupt_on_timeout=False,
+                                   timeout_func=self._cell_timeout, startup_timeout=120,
+                                   iopub_timeout=10, raise_on_iopub_timeout=False)
+        try:
+            # The kernel's own stdout/stderr (not cell output) go to a log outside
+            # the sandbox, capped by the kernel's RLIMIT_FSIZE.
+            with open(self.sandbox.root / "kernel.log", "ab") as log:
+                await self.km.start_kernel(env=self.sandbox.kernel_env(),
+                                           cwd=str(self.sandbox.home), stdout=log, stderr=log)
+            self.client.kc = self.km.client()
+            self.client.kc.start_channels()
+            await self.client.kc.wait_for_ready(timeout=120)
+            self.setup = self.client.kc.execute(PROBE_SOURCE + self.prelude + SEED_SOURCE,
+                                                silent=True, store_history=False)
+            if wait:
+                await self._reply(self.setup, timeout=120)
+        except Exception as error:
+            self.report.fatal = f"the sandboxed kernel did not start: {error}"
+            return False
+        return True
 
     async def _run_cell(self, cell, index: int, question: str | None) -> CellOutcome:
         began = time.monotonic()
@@ -214,8 +241,12 @@ class NotebookRunner:
             return False
 
     async def _run_source(self, source: str, timeout: float = 120) -> bool:
+        msg_id = self.client.kc.execute(source, silent=True, store_history=False)
+        return await self._reply(msg_id, timeout)
+
+    async def _reply(self, msg_id: str, timeout: float) -> bool:
+        """Wait for the reply to an execute request; True when it ran without error."""
         kc = self.client.kc
-        msg_id = kc.execute(source, silent=True, store_history=False)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

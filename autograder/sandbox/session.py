@@ -29,14 +29,18 @@ class KernelUnavailable(RuntimeError):
 class KernelSession:
     def __init__(self, nb: NotebookNode, isolation: Isolation, limits: Limits, *,
                  question_of_cell: dict[int, str],
-                 readable=(), env: dict[str, str] | None = None):
+                 readable=(), env: dict[str, str] | None = None, prelude: str = ""):
         self.loop = asyncio.new_event_loop()
         self.sandbox = Sandbox(isolation, limits, readable=readable, env=env)
-        self.runner = NotebookRunner(nb, self.sandbox, question_of_cell)
+        self.runner = NotebookRunner(nb, self.sandbox, question_of_cell, prelude)
         self.report: ExecutionReport | None = None
         # Set once a request went unanswered: a kernel whose channel is silent or broken
         # gets no more requests (each would cost another timeout).
         self.silent = ""
+
+    def warm_up(self) -> None:
+        """Start the kernel before its notebook is known; ``execute`` then uses it."""
+        self.loop.run_until_complete(self.runner.warm_up())
 
     def execute(self, nb: NotebookNode | None = None) -> ExecutionReport:
         """Run the notebook (or ``nb``, when files had to be placed in the inbox first)."""
