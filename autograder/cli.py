@@ -137,6 +137,9 @@ def cmd_check(args) -> int:
             print(f"  {mark} {test['name'].split(': ', 1)[-1]}")
             for line in test["output"].splitlines() if test["status"] != "passed" else []:
                 print(f"       {line}")
+    # As when graded: given cells run as released, code outside the answer cells not at all.
+    for note in results.get("extra_data", {}).get("not_run", []):
+        print(f"\nNot run: {note}")
     passed = sum(t["status"] == "passed" for t in results["tests"])
     print(f"\n{passed} of {len(results['tests'])} public checks pass. Hidden checks run "
           "when you submit.")

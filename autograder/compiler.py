@@ -86,6 +86,7 @@ def _write_release(source: Path, week: Week, nb, release: Path) -> None:
     release.mkdir(parents=True)
     text = nbformat.writes(student_notebook(nb), version=4)
     (release / week.notebook).write_text(text if text.endswith("\n") else text + "\n")
+    (release / Week.RELEASE_COPY).write_text((release / week.notebook).read_text())
     shutil.copyfile(source / CONFIG_NAME, release / CONFIG_NAME)
     _copy_python_files(source / "checks", release / "checks")
 

@@ -79,11 +79,13 @@ class Week:
     rooms: dict[str, Room] = field(default_factory=dict)
     directory: Path = Path(".")
 
-    RELEASE_COPY = "release.ipynb"  # the released notebook, in a week's build
+    # The released notebook as compiled, in a week's build and its release folder (hidden
+    # there: students fill in <week>.ipynb; `autograder check` aligns with this copy).
+    RELEASE_COPY = ".release.ipynb"
 
     @property
     def released_notebook(self) -> Path:
-        """The notebook students got (in a build; the compiler writes it)."""
+        """The notebook students got, as compiled (the compiler writes it)."""
         return self.directory / self.RELEASE_COPY
 
     @classmethod

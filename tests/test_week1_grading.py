@@ -139,10 +139,13 @@ def test_memory_hog_and_huge_output_are_contained(grade, week1_with_limits, tmp_
 
 
 def test_student_check_reports_per_question(tmp_path):
-    """`autograder check` on the release folder, as a student runs it."""
+    """`autograder check` on the release folder, as a student runs it: aligned with the
+    released notebook like a grading (an edited given cell runs as released, and the
+    student is told)."""
     release = tmp_path / "week1"
     shutil.copytree(ROOT / "release" / "week1", release)
-    partial = submission(SAMPLE_SUBMISSIONS["partial"][0])
+    partial = submission({**SAMPLE_SUBMISSIONS["partial"][0],
+                          "q1_train": "sequential_history = None  # forgot to train"})
     nbformat.write(partial, release / "week1.ipynb")
     run = subprocess.run([sys.executable, "-m", "autograder.cli", "check",
                           str(release / "week1.ipynb")], capture_output=True, text=True, cwd=ROOT)
@@ -151,3 +154,4 @@ def test_student_check_reports_per_question(tmp_path):
     assert "q3: Subclassed keras.Model\n  FIX" in run.stdout
     assert "cell 10 is not answered yet" in run.stdout
     assert "2 of 3 public checks pass" in run.stdout
+    assert "Not run: cell 5 " in run.stdout, run.stdout
