@@ -204,11 +204,16 @@ def fit_and_report(t, height, t_query):
 
 
 def week4_liar() -> nbformat.NotebookNode:
-    """The "wrong" sample (g written into ProjectileNet) rebinding fit_and_report."""
+    """The "wrong" sample (g written into ProjectileNet) rebinding fit_and_report, in a
+    notebook whose cells lost their nbgrader metadata (as when copied into a new one):
+    the given cells still run as released, so q1 and q2 score as the twin's."""
     answers, _ = week4_submissions.SAMPLE_SUBMISSIONS["wrong"]
     answers = dict(answers)
     answers["q3"] = answers["q3"] + REBOUND_FIT
-    return week4_submissions.submission(answers)
+    nb = week4_submissions.submission(answers)
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+    return nb
 
 
 # week -> {name: (notebook, name of the honest twin)}; a twin that is not a sample is

@@ -62,3 +62,10 @@ def test_week4_rebinding_the_given_fit_does_not_retrain(graded_class):
     assert retrains and all(t["score"] == 0 for t in retrains)
     assert any("is given code" in t["output"] or "must come from the two trainable" in
                t["output"] for t in retrains)
+    # Its cells carry no nbgrader metadata: q1 and q2, where it does not lie, score
+    # exactly as the twin's, check by check (the given cells ran as released).
+    twin = results_of(out, "wrong")
+    untouched = {t["name"]: t["score"] for t in twin["tests"]
+                 if t["extra_data"]["question"] in ("q1", "q2")}
+    assert {t["name"]: t["score"] for t in lying["tests"]
+            if t["extra_data"]["question"] in ("q1", "q2")} == untouched

@@ -2,16 +2,13 @@
 
 Each submission is the released notebook with some answer cells filled in. Run
 as a script to refresh the samples kept in source/week4/samples/ (a test checks
-they are up to date), or with --digests to print the digests of the given cells
-that source/week4/tests/conftest.py pins:
+they are up to date):
 
     .venv/bin/python tests/week4_submissions.py
-    .venv/bin/python tests/week4_submissions.py --digests
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -108,25 +105,9 @@ SAMPLE_SUBMISSIONS = {
 }
 
 
-def given_cell_digests() -> dict[str, str]:
-    spec = importlib.util.spec_from_file_location("week4_conftest",
-                                                  SOURCE / "tests" / "conftest.py")
-    conftest = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = conftest  # dataclasses look their module up there
-    spec.loader.exec_module(conftest)
-    nb = nbformat.read(SOURCE / "week4.ipynb", as_version=4)
-    sources = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
-    return {grade_id: conftest.cell_digest(sources[grade_id])
-            for grade_id in conftest.GIVEN_CELL_DIGESTS}
-
-
 def write_samples(folder: Path = SAMPLES) -> None:
     sample_notebooks.write_samples(SAMPLE_SUBMISSIONS, folder, submission)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--digests"]:
-        for grade_id, digest in given_cell_digests().items():
-            print(f'    "{grade_id}": "{digest}",')
-    else:
-        write_samples(Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLES)
+    write_samples(Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLES)

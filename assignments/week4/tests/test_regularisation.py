@@ -40,7 +40,7 @@ def test_trained_the_given_way(oracle, week):
 @pytest.mark.points(1)
 def test_overfits_less(gap_against_baseline):
     """Over-fits less: its gap between training and fresh data is at most half the baseline's"""
-    found = gap_against_baseline(NAME, "q1_train", "regularised")
+    found = gap_against_baseline(NAME, "regularised")
     assert found.ratio <= found.wanted, (
         f"`{NAME}` still over-fits: its MSE on fresh samples exceeds its training MSE by "
         f"{found.gap:.5f}, {found.ratio:.0%} of the baseline's {found.baseline_gap:.5f} (at "
@@ -50,7 +50,7 @@ def test_overfits_less(gap_against_baseline):
 @pytest.mark.points(1)
 def test_improves_on_fresh_data(improvement_against_baseline):
     """Its loss on fresh data is lower than the baseline's"""
-    found = improvement_against_baseline(NAME, "q1_train", "regularised",
+    found = improvement_against_baseline(NAME, "regularised",
                                          "regularised_min_improvement")
     assert found.percent >= found.wanted, (
         f"on fresh samples `{NAME}` has an MSE of {found.fresh:.5f} against the baseline's "

@@ -8,8 +8,6 @@ here under other gravities. Losses are computed here from predictions.
 
 from __future__ import annotations
 
-import ast
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,41 +24,6 @@ FIT_FRACTION = 0.8  # train_well_model's validation_split=0.2: Keras fits on the
 FRESH_SEED, FRESH_SAMPLES = 730_214_989, 2_000
 OTHER_THROWS = {"mars": (3.7, 12.0, 55_102), "jupiter": (24.8, 8.0, 91_877)}
 QUERY_SEED = 4_410
-
-# Given cells the measurements rely on, as digests of their parsed code (comments and
-# blank lines do not count). `.venv/bin/python tests/week4_submissions.py --digests`
-# prints them; compiling fails while they are stale (the reference would fail its checks).
-GIVEN_CELL_DIGESTS = {
-    "well_data": "3a5a0b4e8a8d9ba4",
-    "baseline": "67818c6e4f168aa6",
-    "q1_train": "ad1502ed7356e784",
-    "q2_train": "d2e70d1487c39df6",
-    "projectile_data": "ac233db61432ed34",
-}
-
-
-def cell_digest(source: str) -> str:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return "syntax error"
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
-
-
-@pytest.fixture(scope="session")
-def given_cells_unchanged(submission):
-    """given_cells_unchanged("well_data", ...): fail when the notebook changed one of them."""
-    sources = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"): cell.source
-               for cell in submission.cells if cell.cell_type == "code"}
-
-    def check(*grade_ids: str) -> None:
-        for grade_id in grade_ids:
-            assert cell_digest(sources.get(grade_id, "")) == GIVEN_CELL_DIGESTS[grade_id], (
-                f"the given cell `{grade_id}` was changed or removed; these measurements "
-                "need it as released: restore it from the released notebook and run it "
-                "unchanged")
-    return check
-
 
 # -- the infinite well (exercises 1 and 2) ------------------------------------------
 def well_samples(samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,9 +120,10 @@ def well_losses(oracle, well, week):
 
 
 @pytest.fixture(scope="session")
-def baseline(oracle, well, week, well_losses, given_cells_unchanged) -> WellLosses:
-    """The given baseline's losses, once it is certain it is the given one, trained as given."""
-    given_cells_unchanged("well_data", "baseline")
+def baseline(oracle, well, week, well_losses) -> WellLosses:
+    """The given baseline's losses, once it is certain it is the given one, trained as given
+    (the given cells run as released whatever the notebook did to them: see the README's
+    alignment; the values they hand over are still claims, checked here)."""
     try:  # plain data (nested lists) or an array
         x_train = np.asarray(oracle.value("x_train"), dtype=np.float32)
     except (TypeError, ValueError):
@@ -207,10 +171,9 @@ class FreshImprovement:
 
 
 @pytest.fixture
-def gap_against_baseline(baseline, well_losses, given_cells_unchanged, week, measure):
-    """gap_against_baseline(name, training_cell, label) -> GapRatio, measured and reported."""
-    def compare(name: str, training_cell: str, label: str) -> GapRatio:
-        given_cells_unchanged(training_cell)
+def gap_against_baseline(baseline, well_losses, week, measure):
+    """gap_against_baseline(name, label) -> GapRatio, measured and reported."""
+    def compare(name: str, label: str) -> GapRatio:
         found = GapRatio(well_losses(name).gap, baseline.gap, week.thresholds["max_gap_ratio"])
         measure(f"{label} gap / baseline gap", found.ratio, threshold=found.wanted,
                 text=f"over-fitting gap (fresh MSE - training MSE): {found.gap:.5f}, baseline "
@@ -221,11 +184,10 @@ def gap_against_baseline(baseline, well_losses, given_cells_unchanged, week, mea
 
 
 @pytest.fixture
-def improvement_against_baseline(baseline, well_losses, given_cells_unchanged, week, measure):
-    """improvement_against_baseline(name, training_cell, label, threshold) -> FreshImprovement,
+def improvement_against_baseline(baseline, well_losses, week, measure):
+    """improvement_against_baseline(name, label, threshold) -> FreshImprovement,
     measured and reported; `threshold` names week.toml's smallest improvement."""
-    def compare(name: str, training_cell: str, label: str, threshold: str) -> FreshImprovement:
-        given_cells_unchanged(training_cell)
+    def compare(name: str, label: str, threshold: str) -> FreshImprovement:
         found = FreshImprovement(well_losses(name).fresh, baseline.fresh,
                                  week.thresholds[threshold])
         measure(f"{label} improvement on fresh data (%)", found.percent, threshold=found.wanted,

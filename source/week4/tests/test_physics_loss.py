@@ -90,9 +90,8 @@ def test_loss_is_computed_per_sample(oracle, week):
 
 
 @pytest.mark.points(1)
-def test_trained_with_the_loss(oracle, week, given_cells_unchanged):
+def test_trained_with_the_loss(oracle, week):
     """physics_model is the baseline network trained with physics_guided_loss"""
-    given_cells_unchanged("q2_train")
     description = oracle.describe(MODEL)
     problem = network_problem(description, MODEL)
     assert problem is None and not regularisers(description), (
@@ -107,7 +106,7 @@ def test_trained_with_the_loss(oracle, week, given_cells_unchanged):
 @pytest.mark.points(1)
 def test_overfits_less(gap_against_baseline):
     """Over-fits less: its gap between training and fresh data is at most half the baseline's"""
-    found = gap_against_baseline(MODEL, "q2_train", "physics-guided")
+    found = gap_against_baseline(MODEL, "physics-guided")
     assert found.ratio <= found.wanted, (
         f"trained with `{LOSS}`, the network's MSE on fresh samples exceeds its training MSE "
         f"by {found.gap:.5f}, {found.ratio:.0%} of the baseline's {found.baseline_gap:.5f} (at "
@@ -117,7 +116,7 @@ def test_overfits_less(gap_against_baseline):
 @pytest.mark.points(1)
 def test_improves_on_fresh_data(improvement_against_baseline):
     """Its loss on fresh data is lower than the baseline's"""
-    found = improvement_against_baseline(MODEL, "q2_train", "physics-guided",
+    found = improvement_against_baseline(MODEL, "physics-guided",
                                          "physics_min_improvement")
     assert found.percent >= found.wanted, (
         f"on fresh samples the network trained with `{LOSS}` has an MSE of {found.fresh:.5f} "
