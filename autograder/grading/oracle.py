@@ -293,8 +293,6 @@ class Oracle:
         return self._room_for(name).predict(name, inputs, **options)
 
     def predict_texts(self, name: str, texts: list[str], **options) -> np.ndarray:
-        if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
-            raise TypeError("predict_texts takes a list of strings")
         return self._room_for(name).predict_texts(name, texts, **options)
 
     def call(self, name: str, *arrays: np.ndarray, **kwargs) -> list[np.ndarray]:
