@@ -2,8 +2,8 @@
 Gradescope does (an image built from the zip by running setup.sh; per submission a
 container with it in /autograder/submission running /autograder/run_autograder), with
 results.json validated against Gradescope's published format
-(tests/gradescope_results.schema.json) for a correct, a wrong and a crashing week-1
-submission. About 6 minutes: an image build (pip from the shared BuildKit cache) and
+(tests/gradescope_results.schema.json) for a correct (with hostile code in its q1
+answer), a wrong and a crashing week-1 submission. About 6 minutes: an image build (pip from the shared BuildKit cache) and
 three week-1 gradings."""
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import zipfile
 from pathlib import Path
 
 import jsonschema
+import nbformat
 import pytest
 from conftest import ROOT, by_question
 from docker_fixtures import autograder_image, base_image  # noqa: F401  (fixtures)
-from test_hostile_notebooks import hidden_test_lines
+from test_hostile_notebooks import (DETACHED_REWRITER, FORGE_RESULTS, OPEN_A_CONNECTION,
+                                    hidden_test_lines)
 from week1_submissions import SAMPLE_SUBMISSIONS
 
 from autograder import gradescope
@@ -104,20 +106,70 @@ def gradescope_like(base_image, tmp_path_factory):  # noqa: F811
     return tag, settings
 
 
-@pytest.mark.parametrize("sample", ["correct", "wrong", "crashing"])
+# The correct sample is graded with hostile code after its q1 answer (one grading proves
+# both; code outside the answer cells would not run at all): the kernel looks around
+# /autograder, forges results.json everywhere it can, leaves a detached process
+# rewriting results, and tries the network.
+LOOK_AROUND_AUTOGRADER = """
+import os
+print("uid", os.getuid(), "gid", os.getgid())
+for path in ["/autograder/source", "/autograder/source/assignments/week1/tests",
+             "/autograder/results", "/autograder/submission"]:
+    try:
+        os.listdir(path)
+        print("LISTED", path)
+    except OSError as error:
+        print("refused", path, type(error).__name__)
+"""
+
+
+def hostile_correct_sample(folder: Path) -> Path:
+    nb = nbformat.read(SAMPLES / "correct.ipynb", as_version=4)
+    answer = next(cell for cell in nb.cells
+                  if cell.metadata.get("nbgrader", {}).get("grade_id") == "q1")
+    for code in (LOOK_AROUND_AUTOGRADER, FORGE_RESULTS, DETACHED_REWRITER,
+                 OPEN_A_CONNECTION.replace("{port}", "9")):
+        answer.source += "\n" + code.strip() + "\n"
+    path = folder / "week1.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_hostile_notebook_graded_like_gradescope(gradescope_like, tmp_path):
+    tag, settings = gradescope_like
+    out = tmp_path / "out"
+    results = gradescope.run_like_gradescope(tag, hostile_correct_sample(tmp_path), out, settings)
+
+    assert_graded_like_gradescope(results, SAMPLE_SUBMISSIONS["correct"][1], out)
+    executed = "".join(output.get("text", "") for cell in nbformat.read(
+        out / "executed.ipynb", as_version=4).cells if cell.cell_type == "code"
+        for output in cell.get("outputs", []))
+    uid = executed.split("uid ", 1)[1].split()[0] if "uid " in executed else "?"
+    assert uid.isdigit() and int(uid) >= 1000, executed[-3000:]  # a sandbox uid, not root
+    for path in ["/autograder/source", "/autograder/source/assignments/week1/tests",
+                 "/autograder/results", "/autograder/submission"]:
+        assert f"refused {path} PermissionError" in executed, executed[-3000:]
+    assert "LISTED" not in executed and "reached []" in executed
+    assert json.loads((out / "results.json").read_text()) == results
+
+
+@pytest.mark.parametrize("sample", ["wrong", "crashing"])
 def test_a_sample_graded_like_gradescope(sample, gradescope_like, tmp_path):
     tag, settings = gradescope_like
     results = gradescope.run_like_gradescope(tag, SAMPLES / f"{sample}.ipynb", tmp_path, settings)
-
-    validate(results)
     deserved = CRASHING_DESERVES if sample == "crashing" else SAMPLE_SUBMISSIONS[sample][1]
+    assert_graded_like_gradescope(results, deserved, tmp_path)
+
+
+def assert_graded_like_gradescope(results: dict, deserved: dict, out: Path) -> None:
+    validate(results)
     assert by_question(results) == deserved, results["tests"]
     assert results["score"] == sum(deserved.values())
     assert len(results["tests"]) == 18 and results["extra_data"]["final"] is True
     for test in results["tests"]:
         expected = "visible" if test["extra_data"]["question"] == "q1" else "after_due_date"
         assert test["visibility"] == expected, test
-    stdout = (tmp_path / "stdout").read_text()
+    stdout = (out / "stdout").read_text()
     assert "isolation: container; uid drop yes" in stdout, stdout
     # The one gap left in a container: the kernel's own cap is address space (the
     # container's memory limit caps resident memory of everything in it).
