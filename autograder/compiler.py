@@ -129,7 +129,9 @@ def _check_no_leaks(source: Path, nb, release: Path, name: str) -> None:
         secret |= significant_lines(path.read_text())
     given_text = "\n".join(given)
     secret = {line for line in secret if line not in given_text}
-    for path in sorted(release.rglob("*")):
+    # The student's notebook first, so that a leak is named where students would see it
+    # (its pristine copy, .release.ipynb, holds the same text).
+    for path in sorted(release.rglob("*"), key=lambda p: (p.name == Week.RELEASE_COPY, p)):
         if path.is_file():
             text = _readable_text(path)
             leaked = sorted(line for line in secret if line in text)

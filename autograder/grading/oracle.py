@@ -293,6 +293,9 @@ class Oracle:
         return self._room_for(name).predict(name, inputs, **options)
 
     def predict_texts(self, name: str, texts: list[str], **options) -> np.ndarray:
+        # Refused before a room is set up for it (the client checks again what it sends).
+        if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("predict_texts takes a list of strings")
         return self._room_for(name).predict_texts(name, texts, **options)
 
     def call(self, name: str, *arrays: np.ndarray, **kwargs) -> list[np.ndarray]:
