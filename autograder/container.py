@@ -136,8 +136,7 @@ def grade_in_container(week: Week, notebook: Path, results_path: Path, *,
     name = notebook.name if _plain_name(notebook.name) else "submission.ipynb"
     shutil.copyfile(notebook, submission_dir / name)
     container = f"autograder-{_plain_name(week.name) or 'week'}-{uuid.uuid4().hex[:12]}"
-    # One uid for the student's kernel and one per clean room that may be alive with it.
-    uids = 2 + len(week.rooms)
+    uids = sandbox_uids(week)
     sandbox_uid, slot_lock = claim_sandbox_uid(uids)
     command = [
         "docker", "run", "--name", container, "--init",
@@ -176,6 +175,12 @@ def grade_in_container(week: Week, notebook: Path, results_path: Path, *,
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return finish_results(week, results_path, stop, time.monotonic() - started)
+
+
+def sandbox_uids(week: Week) -> int:
+    """How many sandbox uids a grading of ``week`` uses at once: the student's kernel and
+    the clean rooms' (one warm while the notebook runs, all of them at the end)."""
+    return 2 + len(week.rooms)
 
 
 def claim_sandbox_uid(count: int = 1):

@@ -284,10 +284,14 @@ def run_like_gradescope(image: str, notebook: Path, results: Path, settings: Set
     """Grade ``notebook`` as Gradescope would: a container of ``image`` (as root, with the
     assignment's memory and CPUs) with the notebook in /autograder/submission, running
     /autograder/run_autograder; returns /autograder/results/results.json."""
-    from autograder.container import _docker, claim_sandbox_uid
+    from autograder.container import _docker, claim_sandbox_uid, sandbox_uids
 
     results.mkdir(parents=True, exist_ok=True)
-    sandbox_uid, slot_lock = claim_sandbox_uid()  # (Gradescope runs one per machine)
+    # Every uid the container's kernels may use, claimed on this host: uids (and their
+    # process limits) are shared with the host's other gradings. (Gradescope runs one
+    # grading per machine.)
+    uids = sandbox_uids(Course().built_week(settings.week))
+    sandbox_uid, slot_lock = claim_sandbox_uid(uids)
     with tempfile.TemporaryDirectory(prefix="ag-submission-") as staging:
         submission = Path(staging)
         shutil.copyfile(notebook, submission / notebook.name)
@@ -296,6 +300,7 @@ def run_like_gradescope(image: str, notebook: Path, results: Path, settings: Set
                    "--memory", f"{settings.memory_mb}m", "--memory-swap", f"{settings.memory_mb}m",
                    "--cpus", f"{settings.cpus:g}",
                    "--env", f"AUTOGRADER_SANDBOX_UID_BASE={sandbox_uid}",
+                   "--env", f"AUTOGRADER_SANDBOX_SLOTS={uids}",
                    "-v", f"{submission}:/autograder/submission", "-v", f"{results}:/autograder/results",
                    image, "/autograder/run_autograder"]
         try:
