@@ -112,15 +112,16 @@ def test_missing_answer_cells_are_named(grade):
 
 
 def test_a_hanging_cell_times_out_and_the_rest_still_counts(grade, week1_with_limits):
-    # 60 s: q1's training cell must fit even on a loaded CI machine.
-    week = week1_with_limits(cell_timeout=60, total_time=600)
+    # 90 s: q1's training cell (about 30 s here) must fit even on a loaded CI machine, where
+    # a clean room's kernel imports TensorFlow beside it (60 s was exceeded once).
+    week = week1_with_limits(cell_timeout=90, total_time=600)
     nb = submission({"q1": SEQUENTIAL, "q2": "import time\nwhile True:\n    time.sleep(1)",
                      "q3": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                            "while True:\n    pass"})
     results = grade(nb, "hanging", week)
     assert by_question(results) == {"q1": 6, "q2": 0, "q3": 0}
-    assert "ran longer than its 60 s limit" in outputs(results, "q2")
-    assert "ran longer than its 60 s limit" in outputs(results, "q3")
+    assert "ran longer than its 90 s limit" in outputs(results, "q2")
+    assert "ran longer than its 90 s limit" in outputs(results, "q3")
     # q2's loop stops when interrupted; only q3's, which ignores SIGINT, costs a restart.
     assert results["extra_data"]["execution"]["restarts"] == 1
 
