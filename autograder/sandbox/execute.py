@@ -119,6 +119,9 @@ class NotebookRunner:
             if failure is None or self.report.restarts >= self.limits.restarts \
                     or time.monotonic() >= self.deadline:
                 break
+            # A cell that ran past its limit would do so again: the re-run leaves it out
+            # too, rather than spend another cell limit on it.
+            skip.update({c.index: c for c in self.report.cells if c.status == "timeout"})
             skip[failure.index] = failure
             self.report.restarts += 1
             await self.shutdown()
