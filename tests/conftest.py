@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from autograder.grading.runner import grade_notebook  # noqa: E402
 from autograder.weeks import Course, Week  # noqa: E402
+
+
+def pytest_collection_modifyitems(items):
+    """The fast tier first (tests not marked ``grading``), so that a broken piece shows in
+    minutes rather than after the gradings; each tier keeps its own order."""
+    items.sort(key=lambda item: item.get_closest_marker("grading") is not None)
 
 
 @pytest.fixture(scope="session")
@@ -38,19 +45,15 @@ def grade(tmp_path, week1):
     return run
 
 
-@pytest.fixture
-def week1_with_limits(tmp_path, week1):
-    """A copy of week 1's build with some limits changed: week1_with_limits(cell_timeout=5)."""
-    def make(**limits) -> Week:
-        folder = tmp_path / "week1-limited"
-        shutil.copytree(week1.directory, folder)
-        config = folder / "week.toml"
-        text = config.read_text().split("[limits]")[0] + "[limits]\n"
-        merged = {**week1.limits.__dict__, **limits}
-        text += "".join(f"{key} = {value!r}\n" for key, value in merged.items())
-        config.write_text(text)
-        return Week.load(folder)
-    return make
+def with_limits(week: Week, folder: Path, **limits) -> Week:
+    """A copy of ``week``'s build in ``folder`` with some limits changed."""
+    shutil.copytree(week.directory, folder)
+    config = folder / "week.toml"
+    text = config.read_text().split("[limits]")[0] + "[limits]\n"
+    merged = {**week.limits.__dict__, **limits}
+    text += "".join(f"{key} = {value!r}\n" for key, value in merged.items())
+    config.write_text(text)
+    return Week.load(folder)
 
 
 def by_question(results: dict) -> dict[str, float]:
@@ -81,8 +84,11 @@ REFERENCE_GRADED = {"week2", "week3"}
 def graded_class(tmp_path_factory):
     """graded_class(week) -> (out, stdout): `autograder grade WEEK ... --out OUT` as a TA
     runs it, once per test run, on everything the tests of that week read: the
-    reference, the samples, and the lying notebooks with their twins
-    (tests/lying_notebooks.py). One grading per notebook, shared by every test."""
+    reference, the samples, the lying notebooks with their twins
+    (tests/lying_notebooks.py) and the week's own further cases (``CLASS_EXTRAS`` in
+    tests/<week>_submissions.py). One grading per notebook, shared by every test."""
+    import importlib
+
     import lying_notebooks
 
     done: dict[str, tuple[Path, str]] = {}
@@ -90,7 +96,10 @@ def graded_class(tmp_path_factory):
     def grade(week: str) -> tuple[Path, str]:
         if week not in done:
             extra = tmp_path_factory.mktemp(f"{week}-extra")
-            for name, nb in lying_notebooks.notebooks(week).items():
+            own = getattr(importlib.import_module(f"{week}_submissions"), "CLASS_EXTRAS", {})
+            extras = {**lying_notebooks.notebooks(week),
+                      **{name: make() for name, make in own.items()}}
+            for name, nb in extras.items():
                 nbformat.write(nb, extra / f"{name}.ipynb")
             source = ROOT / "source" / week
             out = tmp_path_factory.mktemp(f"{week}-class")
@@ -108,11 +117,14 @@ def results_of(out: Path, name: str) -> dict:
     return json.loads((out / name / "results.json").read_text())
 
 
-def grade_as_ta(week: str, inputs: list[Path], out: Path, jobs: int = 1) -> str:
-    """`autograder grade WEEK INPUT... --out OUT --jobs N`, as a TA runs it; its stdout."""
+def grade_as_ta(week: str, inputs: list[Path], out: Path, jobs: int = 1,
+                env: dict[str, str] | None = None) -> str:
+    """`autograder grade WEEK INPUT... --out OUT --jobs N`, as a TA runs it; its stdout.
+    ``env``: variables to set for it."""
     run = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", week,
                           *map(str, inputs), "--out", str(out), "--jobs", str(jobs)],
-                         capture_output=True, text=True, cwd=ROOT)
+                         capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, **(env or {})})
     assert run.returncode == 0, run.stderr
     return run.stdout
 

@@ -120,6 +120,7 @@ def test_archives_that_are_not_exports_are_skipped_with_a_reason(tmp_path, week)
 
 
 # -- grading ------------------------------------------------------------------------
+@pytest.mark.grading
 def test_grades_every_kind_in_parallel_and_summarises_the_class(tmp_path, course):
     folder = tmp_path / "folder"
     folder.mkdir()
@@ -169,6 +170,7 @@ def test_grades_every_kind_in_parallel_and_summarises_the_class(tmp_path, course
     assert rows == {"ann": "3", "broken": "0", "fay": "4", "submission_101": "1"}
 
 
+@pytest.mark.grading
 def test_sigkill_then_rerun_finishes_without_losing_or_duplicating(tmp_path, course):
     folder = tmp_path / "class"
     folder.mkdir()
@@ -224,6 +226,7 @@ def test_sigkill_then_rerun_finishes_without_losing_or_duplicating(tmp_path, cou
         assert kill_leftovers(partial) == []
 
 
+@pytest.mark.grading
 def test_a_second_batch_on_the_same_output_is_refused(tmp_path, course):
     import fcntl
 

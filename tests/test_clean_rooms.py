@@ -11,6 +11,8 @@ from conftest import ROOT
 from autograder.grading.cleanroom import WarmKernels
 from autograder.weeks import Course
 
+pytestmark = pytest.mark.grading  # every test here starts room kernels
+
 
 @pytest.fixture
 def warm_kernels():

@@ -156,6 +156,7 @@ length_model = TextLength()
 ]
 
 
+@pytest.mark.grading
 @pytest.mark.skipif(not detect().private_filesystem,
                     reason="needs the sandbox's private file system (bubblewrap, root)")
 def test_the_sandbox_reads_train_splits_only_and_predicts_on_texts(use_cache):

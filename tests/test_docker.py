@@ -91,6 +91,7 @@ def tiny_course(tmp_path):
     return make_course(tmp_path / "course")
 
 
+@pytest.mark.grading
 def test_hostile_notebook_in_a_container(autograder_image, tiny_course, tmp_path):  # noqa: F811
     """The kernel runs as a sandbox uid without capabilities; /grader (hidden tests,
     results) is closed to it; forged results, a detached rewriter and connections change
@@ -123,6 +124,7 @@ def test_hostile_notebook_in_a_container(autograder_image, tiny_course, tmp_path
     assert json.loads((folder / "results.json").read_text()) == results
 
 
+@pytest.mark.grading
 def test_wall_clock_limit_stops_the_container(autograder_image, tiny_course, tmp_path):  # noqa: F811
     """A notebook that never ends: the container is killed at the wall-clock limit and
     results.json still says, per check, why nothing was scored."""
@@ -143,6 +145,7 @@ def test_wall_clock_limit_stops_the_container(autograder_image, tiny_course, tmp
     assert grading_containers() == []
 
 
+@pytest.mark.grading
 def test_a_rerun_removes_containers_of_a_dead_grader(autograder_image):  # noqa: F811
     """A grader killed mid-grading leaves its container; the next run removes it (its
     owner process is gone) but leaves another live grader's container alone."""
@@ -175,6 +178,7 @@ def test_a_missing_image_is_a_clear_error(tmp_path):
         require_image("aml-autograder-does-not-exist:never")
 
 
+@pytest.mark.grading
 def test_image_holds_no_hidden_tests(autograder_image):  # noqa: F811
     """One image for every week: it must not carry any week's tests or solutions."""
     listing = subprocess.run(
@@ -185,6 +189,7 @@ def test_image_holds_no_hidden_tests(autograder_image):  # noqa: F811
     assert listing.stdout.strip() == "", listing.stdout
 
 
+@pytest.mark.grading
 def test_image_data_test_splits_are_root_only(autograder_image):  # noqa: F811
     """The image holds every week's prepared data: the kernel's uid may read the train
     splits, never a test split (its labels are what the hidden tests score against)."""
@@ -257,6 +262,7 @@ print("filled MB", filled)
 """
 
 
+@pytest.mark.grading
 def test_filling_every_writable_place_costs_the_grader_nothing(autograder_image, tmp_path):  # noqa: F811
     """The notebook fills every place it can write, after its answer: the grader's own
     working space is a file system the kernel cannot write to, the outbox is emptied

@@ -99,6 +99,7 @@ def test_a_missing_or_unreadable_executed_notebook_still_gives_a_page(tmp_path, 
     assert "could not be read" in render_feedback(week, results, bad, student="a")
 
 
+@pytest.mark.grading
 def test_graded_feedback_shows_the_plot_messages_and_no_hidden_source(tmp_path, week):
     notebook = tmp_path / "ann.ipynb"
     nbformat.write(tiny_notebook(0.45, HOSTILE, SHOW_PLOT), notebook)

@@ -3,8 +3,9 @@ Gradescope does (an image built from the zip by running setup.sh; per submission
 container with it in /autograder/submission running /autograder/run_autograder), with
 results.json validated against Gradescope's published format
 (tests/gradescope_results.schema.json) for a correct (with hostile code in its q1
-answer), a wrong and a crashing week-1 submission. About 6 minutes: an image build (pip from the shared BuildKit cache) and
-three week-1 gradings."""
+answer) and a crashing week-1 submission (the wrong one's partial marks are graded
+locally; here the environment is under test). About 5 minutes: an image build (pip from
+the shared BuildKit cache) and two week-1 gradings side by side."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import dataclasses
 import json
 import subprocess
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jsonschema
@@ -135,11 +137,25 @@ def hostile_correct_sample(folder: Path) -> Path:
     return path
 
 
-def test_a_hostile_notebook_graded_like_gradescope(gradescope_like, tmp_path):
+@pytest.fixture(scope="module")
+def graded_like_gradescope(gradescope_like, tmp_path_factory):
+    """The hostile correct notebook and the crashing sample (partial marks after a kernel
+    restart), each in a container of its own, side by side. Name -> (results, folder)."""
     tag, settings = gradescope_like
-    out = tmp_path / "out"
-    results = gradescope.run_like_gradescope(tag, hostile_correct_sample(tmp_path), out, settings)
+    folder = tmp_path_factory.mktemp("gradescope-like")
+    notebooks = {"hostile": hostile_correct_sample(folder), "crashing": SAMPLES / "crashing.ipynb"}
 
+    def grade(name: str):
+        out = folder / name
+        return gradescope.run_like_gradescope(tag, notebooks[name], out, settings), out
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(notebooks, pool.map(grade, notebooks)))
+
+
+@pytest.mark.grading
+def test_a_hostile_notebook_graded_like_gradescope(graded_like_gradescope):
+    results, out = graded_like_gradescope["hostile"]
     assert_graded_like_gradescope(results, SAMPLE_SUBMISSIONS["correct"][1], out)
     executed = "".join(output.get("text", "") for cell in nbformat.read(
         out / "executed.ipynb", as_version=4).cells if cell.cell_type == "code"
@@ -153,12 +169,10 @@ def test_a_hostile_notebook_graded_like_gradescope(gradescope_like, tmp_path):
     assert json.loads((out / "results.json").read_text()) == results
 
 
-@pytest.mark.parametrize("sample", ["wrong", "crashing"])
-def test_a_sample_graded_like_gradescope(sample, gradescope_like, tmp_path):
-    tag, settings = gradescope_like
-    results = gradescope.run_like_gradescope(tag, SAMPLES / f"{sample}.ipynb", tmp_path, settings)
-    deserved = CRASHING_DESERVES if sample == "crashing" else SAMPLE_SUBMISSIONS[sample][1]
-    assert_graded_like_gradescope(results, deserved, tmp_path)
+@pytest.mark.grading
+def test_a_crashing_sample_graded_like_gradescope(graded_like_gradescope):
+    results, out = graded_like_gradescope["crashing"]
+    assert_graded_like_gradescope(results, CRASHING_DESERVES, out)
 
 
 def assert_graded_like_gradescope(results: dict, deserved: dict, out: Path) -> None:
@@ -179,6 +193,7 @@ def assert_graded_like_gradescope(results: dict, deserved: dict, out: Path) -> N
     assert [line for line in hidden_test_lines() if line in text] == []
 
 
+@pytest.mark.grading
 def test_manual_docker_image_is_a_thin_layer(autograder_image, tmp_path):  # noqa: F811
     """The manual-Docker image = the autograder image + the week's files (a few kB); it
     grades too: here a submission that is not a notebook, which gets a defined result."""

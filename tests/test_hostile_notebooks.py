@@ -18,10 +18,12 @@ import time
 
 import nbformat
 import pytest
-from conftest import ROOT, by_question
+from conftest import ROOT, by_question, grade_as_ta
 from week1_submissions import SEQUENTIAL, submission
 
 from autograder.compiler import significant_lines
+
+pytestmark = pytest.mark.grading  # every test here reads a grading
 
 DESERVED = {"q1": 6, "q2": 0, "q3": 0}
 
@@ -177,11 +179,6 @@ def hidden_test_lines() -> set[str]:
 UID_BASE = 64000
 
 
-@pytest.fixture(autouse=True)
-def own_uid_range(monkeypatch):
-    monkeypatch.setenv("AUTOGRADER_SANDBOX_UID_BASE", str(UID_BASE))
-
-
 def sandbox_processes() -> list[int]:
     found = []
     for entry in os.scandir("/proc"):
@@ -243,44 +240,54 @@ HOSTILE = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_notebook_scores_what_its_answers_deserve(name, grade, tmp_path, listener):
+@pytest.fixture(scope="module")
+def graded_hostile(listener, tmp_path_factory):
+    """Every hostile notebook and the fork bomb, graded in one TA batch two at a time, as
+    a class is: each must also leave its neighbours' results alone. Returns the output
+    folder and whether the grader's own files were left as they were."""
     if os.geteuid() != 0:
         pytest.skip("the trust boundary needs root to drop privileges (see README)")
-    port, accepted = listener
-    extra, answers = HOSTILE[name]
-    extra = [code.replace("{port}", str(port)) for code in extra]
-    nb = submission({"q1": SEQUENTIAL, **answers}, extra=extra, extra_first=True)
+    port, _ = listener
+    folder = tmp_path_factory.mktemp("hostile")
+    for name, (extra, answers) in HOSTILE.items():
+        extra = [code.replace("{port}", str(port)) for code in extra]
+        nbformat.write(submission({"q1": SEQUENTIAL, **answers}, extra=extra, extra_first=True),
+                       folder / f"{name}.ipynb")
+    nbformat.write(submission({"q1": SEQUENTIAL, "q3": FORK_BOMB}), folder / "fork-bomb.ipynb")
     before = grader_files_digest()
+    out = tmp_path_factory.mktemp("hostile-graded")
+    grade_as_ta("week1", [folder], out, jobs=2,
+                env={"AUTOGRADER_SANDBOX_UID_BASE": str(UID_BASE)})
+    time.sleep(2)  # a leftover process would have rewritten some results by now
+    return out, grader_files_digest() == before
 
-    results = grade(nb, name)
 
-    assert by_question(results) == DESERVED, results["tests"]
-    folder = tmp_path / name
-    time.sleep(2)  # a leftover process would have rewritten the results by now
-    assert (folder / "results.json").read_text().count('"score": 999') == 0
-    assert by_question(json.loads((folder / "results.json").read_text())) == DESERVED
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_notebook_scores_what_its_answers_deserve(name, graded_hostile, listener):
+    out, grader_files_unchanged = graded_hostile
+    _, accepted = listener
+    text = (out / name / "results.json").read_text()
+    assert by_question(json.loads(text)) == DESERVED, text
+    assert '"score": 999' not in text
     assert sandbox_processes() == []
-    assert grader_files_digest() == before
+    assert grader_files_unchanged
     assert accepted == []
-    shown = (folder / "results.json").read_text() + (folder / "executed.ipynb").read_text()
-    leaked = [line for line in hidden_test_lines() if line in shown]
+    executed = nbformat.writes(nbformat.read(out / name / "executed.ipynb", as_version=4))
+    leaked = [line for line in hidden_test_lines() if line in text + executed]
     assert leaked == [], leaked
     if name == "search-hidden-tests":
-        executed = nbformat.read(folder / "executed.ipynb", as_version=4)
-        assert "files found: 0" in nbformat.writes(executed)
+        assert "files found: 0" in executed
     if name == "network":
-        assert "reached []" in nbformat.writes(nbformat.read(folder / "executed.ipynb", as_version=4))
+        assert "reached []" in executed
 
 
-def test_a_fork_bomb_is_contained(grade, tmp_path):
+def test_a_fork_bomb_is_contained(graded_hostile):
     """The process limit stops it, grading still finishes with every test scored, and
     nothing survives. (Its own kernel is starved of threads, so it may lose q1 too.)"""
-    if os.geteuid() != 0:
-        pytest.skip("the trust boundary needs root to drop privileges (see README)")
-    results = grade(submission({"q1": SEQUENTIAL, "q3": FORK_BOMB}), "fork-bomb")
+    out, _ = graded_hostile
+    results = json.loads((out / "fork-bomb" / "results.json").read_text())
     assert len(results["tests"]) == 18 and results["extra_data"]["final"] is True
     assert by_question(results)["q3"] == 0
-    text = nbformat.writes(nbformat.read(tmp_path / "fork-bomb" / "executed.ipynb", as_version=4))
+    text = nbformat.writes(nbformat.read(out / "fork-bomb" / "executed.ipynb", as_version=4))
     assert "children before the process limit" in text and "forked 4999" not in text
     assert sandbox_processes() == []

@@ -13,6 +13,8 @@ import pytest
 from conftest import results_of
 from lying_notebooks import LIARS
 
+pytestmark = pytest.mark.grading  # every test here reads a grading
+
 
 def scores(results: dict) -> dict[str, float]:
     return {test["name"]: test["score"] for test in results["tests"]}

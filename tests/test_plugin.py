@@ -8,10 +8,13 @@ import textwrap
 import time
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from autograder.grading.runner import grade_notebook
 from autograder.weeks import Week
+
+pytestmark = pytest.mark.grading  # every test here grades a tiny week end to end
 
 CONFIG = """
 title = "Tiny week"

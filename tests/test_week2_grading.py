@@ -29,6 +29,7 @@ def graded(graded_class):
     return lambda name: results_of(out, Path(name).stem)
 
 
+@pytest.mark.grading
 def test_reference_scores_full_marks_and_reports_its_errors(graded):
     results = graded("week2.ipynb")
     assert by_question(results) == FULL_MARKS, failed(results)
@@ -39,11 +40,13 @@ def test_reference_scores_full_marks_and_reports_its_errors(graded):
         assert errors[f"supervised max error, ODE {ode}"] < 0.05
 
 
+@pytest.mark.grading
 def test_wrong_sample_loses_the_right_points(graded):
     results = graded("samples/wrong.ipynb")
     assert by_question(results) == SAMPLE_SUBMISSIONS["wrong"][1], failed(results)
 
 
+@pytest.mark.grading
 def test_wrong_sample_says_why(graded):
     results = graded("samples/wrong.ipynb")
     q1, q3 = outputs(results, "q1"), outputs(results, "q3")
@@ -60,6 +63,7 @@ def test_wrong_sample_says_why(graded):
     assert not any("physics-informed solutions' own outputs" in name for name in failed(results))
 
 
+@pytest.mark.grading
 def test_unanswered_release_scores_zero_with_a_message_per_question(week2, tmp_path):
     results = grade_notebook(week2, ROOT / "release/week2/week2.ipynb",
                              tmp_path / "results.json", log=tmp_path / "grader.log")

@@ -26,6 +26,7 @@ def graded(graded_class):
     return {name: results_of(out, name) for name in ("week3", "wrong")}
 
 
+@pytest.mark.grading
 def test_reference_scores_full_marks_and_reports_its_figures(graded):
     reference = graded["week3"]
     assert by_question(reference) == FULL_MARKS, json.dumps(reference, indent=1)[:3000]
@@ -41,6 +42,7 @@ def test_reference_scores_full_marks_and_reports_its_figures(graded):
                      r"\(needs 90%\)", outputs(reference, "q3"))
 
 
+@pytest.mark.grading
 def test_wrong_sample_loses_the_right_points_and_says_why(graded):
     wrong = graded["wrong"]
     assert by_question(wrong) == SAMPLE_SUBMISSIONS["wrong"][1], json.dumps(wrong, indent=1)[:3000]

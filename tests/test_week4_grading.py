@@ -22,6 +22,7 @@ def graded_samples(graded_class):
     return graded_class("week4")[0]
 
 
+@pytest.mark.grading
 @pytest.mark.parametrize("name", sorted(SAMPLE_SUBMISSIONS))
 def test_sample_scores_what_its_answers_deserve(graded_samples, name):
     results = results_of(graded_samples, name)
@@ -29,6 +30,7 @@ def test_sample_scores_what_its_answers_deserve(graded_samples, name):
                                                                            indent=1)
 
 
+@pytest.mark.grading
 def test_reference_reports_every_measured_figure(graded_samples):
     results = results_of(graded_samples, "correct")
     figures = measured(results)
@@ -39,6 +41,7 @@ def test_reference_reports_every_measured_figure(graded_samples):
     assert abs(figures["retrained g (mars)"] - 3.7) <= 0.25
 
 
+@pytest.mark.grading
 def test_near_misses_say_why(graded_samples):
     wrong = failed(results_of(graded_samples, "wrong"))
     assert len(wrong) == 5, wrong

@@ -91,6 +91,22 @@ SAMPLE_SUBMISSIONS = {
 }
 
 
+def _without_q2_cell() -> nbformat.NotebookNode:
+    nb = submission({"q1": SEQUENTIAL})
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "q2"]
+    return nb
+
+
+# Further notebooks graded in the week's class batch beside the samples (graded_class in
+# tests/conftest.py), by submission name: the correct sample a second time (grading is
+# deterministic), the unanswered release, and a notebook whose q2 answer cell was deleted.
+CLASS_EXTRAS = {
+    "correct-again": lambda: submission(SAMPLE_SUBMISSIONS["correct"][0]),
+    "release": lambda: nbformat.read(RELEASE, as_version=4),
+    "missing-cell": _without_q2_cell,
+}
+
+
 def write_samples(folder: Path = SAMPLES) -> None:
     sample_notebooks.write_samples(SAMPLE_SUBMISSIONS, folder, submission)
 
