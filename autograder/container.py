@@ -37,6 +37,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.grading.bundle import SUFFIX as BUNDLE_SUFFIX
 from autograder.grading.results import write_atomically
 from autograder.grading.runner import GRADING_MARGIN, finish_results, grade_notebook
 from autograder.weeks import Course, Week
@@ -171,7 +172,7 @@ def grade_in_container(week: Week, notebook: Path, results_path: Path, *,
         _docker("rm", "--force", "--volumes", container)
         slot_lock.close()
         try:
-            _collect(out, results_path, log)
+            _collect(out, results_path, log, week.name + BUNDLE_SUFFIX)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return finish_results(week, results_path, stop, time.monotonic() - started)
@@ -195,15 +196,18 @@ def claim_sandbox_uid(count: int = 1):
     return UID_BASE + slot, lock
 
 
-def _collect(out: Path, results_path: Path, log: Path | None) -> None:
-    """Copy what the container wrote (results.json, executed.ipynb, its log) next to
-    results_path. Symlinks are not followed: the files are the grader's own, but a
-    bind-mounted folder is no place to trust blindly."""
+def _collect(out: Path, results_path: Path, log: Path | None, bundle: str) -> None:
+    """Copy what the container wrote (results.json, executed.ipynb, the bundle it graded,
+    its log) next to results_path. Symlinks are not followed: the files are the grader's
+    own, but a bind-mounted folder is no place to trust blindly."""
     for name, target in (("results.json", results_path),
                          ("executed.ipynb", results_path.with_name("executed.ipynb"))):
         source = out / name
         if source.is_file() and not source.is_symlink():
             write_atomically(target, source.read_text())
+    source = out / bundle
+    if source.is_file() and not source.is_symlink():
+        shutil.copyfile(source, results_path.with_name(bundle))
     inner_log = out / "grader.log"
     if log and inner_log.is_file() and not inner_log.is_symlink():
         with open(log, "a") as handle:

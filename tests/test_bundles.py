@@ -20,6 +20,7 @@ from autograder.grading.bundle import (MAX_BUNDLE_BYTES, MAX_BUNDLE_UNPACKED, Bu
                                        code_digest, read_bundle, write_bundle)
 from autograder.grading.export import Export
 from autograder.grading.oracle import Axes, Line
+from autograder.sandbox.execute import CellOutcome, ExecutionReport
 from autograder.weeks import Course
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -154,3 +155,23 @@ def test_a_model_that_cannot_be_rebuilt_costs_that_model_only(week2, model, mess
     assert message in bundle.export.problems["physics_model_2"]
     assert "physics_model_1" in bundle.export.archives
     assert bundle.export.values == {"PHYSICS_STEPS": 400}
+
+
+def test_values_the_checks_judge_and_many_figures_come_back_as_handed_over(week2):
+    """NaN is for the checks to judge (as after an execution), and pictures keep their
+    order past the tenth."""
+    handed = export()
+    handed.values["PHYSICS_STEPS"] = np.array([np.nan, 1.0])
+    handed.images = [PNG + bytes([i]) for i in range(12)]
+    read = read_bundle(write_bundle(week2, handed, code="c0de"), week2).export
+    assert np.isnan(read.values["PHYSICS_STEPS"][0]) and read.images == handed.images
+
+
+def test_the_execution_record_round_trips_and_a_forged_one_is_refused():
+    report = ExecutionReport([CellOutcome(3, "q1", "error", "raised NameError: x", 1.5),
+                              CellOutcome(4, None, "ok")], restarts=1, seconds=12.0)
+    assert ExecutionReport.from_json(json.loads(json.dumps(report.to_json()))) == report
+    for forged in (None, {"cells": "all ok"}, {"cells": [{"index": "3", "status": "ok"}]},
+                   {"cells": [{"index": 3, "status": "passed", "question": "q1"}]}):
+        with pytest.raises(ValueError, match="execution record is malformed"):
+            ExecutionReport.from_json(forged)

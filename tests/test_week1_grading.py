@@ -16,7 +16,9 @@ import pytest
 from conftest import ROOT, by_question, grade_as_ta, outputs, results_of, with_limits
 from week1_submissions import SAMPLE_SUBMISSIONS, SEQUENTIAL, submission, write_samples
 
+from autograder.grading.bundle import code_digest, read_bundle
 from autograder.grading.runner import grade_notebook
+from autograder.sandbox.execute import ExecutionReport
 
 TIMING = {"execution_time", "seconds", "timing"}
 
@@ -58,6 +60,26 @@ def test_near_misses_say_why(graded_samples):
                or "is a Sequential" in o for o in failed.values())
     # Its edit of the given training cell was not run: the released cell trained q3.
     assert "Not run: cell 11 is an edited copy of the given cell `q3_train`" in wrong["output"]
+
+
+@pytest.mark.grading
+def test_every_grading_leaves_the_bundle_it_graded(graded_samples, week1):
+    """Grading by execution writes the submission's bundle beside results.json, and the
+    checks grade what it holds: it reads back as the bundle of that very notebook (the
+    digest of its code cells), with what the kernel handed over and what went wrong."""
+    out, _ = graded_samples
+
+    def bundle(name: str):
+        notebook = nbformat.read(ROOT / f"source/week1/samples/{name}.ipynb", as_version=4)
+        return read_bundle((out / name / "week1.bundle.zip").read_bytes(), week1,
+                           code=code_digest(notebook))
+
+    correct, crashing = bundle("correct"), bundle("crashing")
+    assert sorted(correct.export.archives) == sorted(week1.exports.models)
+    assert ExecutionReport.from_json(correct.execution).problems() == []
+    assert sorted(crashing.export.archives) == ["sequential_model"]
+    assert {"functional_model", "subclass_model"} <= set(crashing.export.problems)
+    assert ExecutionReport.from_json(crashing.execution).restarts == 1
 
 
 @pytest.mark.grading

@@ -37,7 +37,7 @@ import numpy as np
 import autograder
 from autograder.grading.archive import ArchiveRefused, check_archive
 from autograder.grading.export import Export
-from autograder.grading.oracle import Axes, Line
+from autograder.grading.oracle import Axes, Line, training_claims
 from autograder.sandbox import protocol
 from autograder.weeks import Week
 
@@ -131,12 +131,15 @@ def write_bundle(week: Week, export: Export, *, code: str, execution: dict | Non
 
 # -- reading --------------------------------------------------------------------------------
 def read_bundle(data: bytes, week: Week, *, own_classes: dict[str, frozenset] | None = None,
-                code: str | None = None) -> Bundle:
-    """The bundle in ``data``, checked; ``code``: the digest its notebook must have."""
-    if len(data) > MAX_BUNDLE_BYTES:
+                code: str | None = None, uploaded: bool = True) -> Bundle:
+    """The bundle in ``data``, checked; ``code``: the digest its notebook must have.
+
+    ``uploaded=False``: the grader's own bundle of an execution, whose parts were capped
+    one by one when the kernel handed them over; it is not held to the upload's caps."""
+    if uploaded and len(data) > MAX_BUNDLE_BYTES:
         raise BundleRefused(f"the bundle is {len(data) / 2**20:.0f} MB, over the limit of "
                             f"{MAX_BUNDLE_BYTES / 2**20:.0f} MB")
-    members = _members(data)
+    members = _members(data, uploaded)
     manifest = _json(members, "manifest.json", dict)
     _check_manifest(manifest, week, code)
     export = Export()
@@ -171,30 +174,25 @@ def read_bundle(data: bytes, week: Week, *, own_classes: dict[str, frozenset] | 
                           for figure in figures]
     for name, claims in _json(members, "claims.json", dict).items():
         if name in export.archives:
-            claims = _kind(claims, dict)
-            export.claims[name] = {
-                "iterations": claims.get("iterations") if isinstance(
-                    claims.get("iterations"), int) else 0,
-                "optimizer": str(claims["optimizer"])[:100]
-                if claims.get("optimizer") is not None else None,
-                "loss": str(claims.get("loss"))[:protocol.MAX_TEXT]}
+            export.claims[name] = training_claims(_kind(claims, dict))
     for name, problem in _json(members, "problems.json", dict).items():
         if name in (*week.exports.models, *week.exports.values, "figures"):
             export.problems.setdefault(name, str(problem)[:protocol.MAX_TEXT])
-    for name in sorted(m for m in members if m.startswith("images/")):
+    for name in sorted((m for m in members if m.startswith("images/")),
+                       key=lambda m: int(m[len("images/"):-len(".png")])):
         image = members[name]
         if len(image) <= protocol.MAX_PNG_BYTES and image[:8] == b"\x89PNG\r\n\x1a\n":
             export.images.append(image)
     return Bundle(manifest, export, _json(members, "execution.json", dict))
 
 
-def _members(data: bytes) -> dict[str, bytes]:
+def _members(data: bytes, uploaded: bool) -> dict[str, bytes]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as error:
         raise BundleRefused(f"the bundle is not a zip file ({error})") from None
-    if len(infos) > MAX_MEMBERS:
+    if uploaded and len(infos) > MAX_MEMBERS:
         raise BundleRefused(f"the bundle holds {len(infos)} files, over the limit of "
                             f"{MAX_MEMBERS}")
     names = [info.filename for info in infos]
@@ -205,8 +203,11 @@ def _members(data: bytes) -> dict[str, bytes]:
         mode = info.external_attr >> 16
         if not MEMBER.fullmatch(info.filename) or stat.S_ISLNK(mode) or info.is_dir():
             raise BundleRefused(f"the bundle holds an unexpected file {info.filename[:100]!r}")
+        if uploaded and info.filename.endswith(".json") and info.file_size > MAX_JSON_BYTES:
+            raise BundleRefused(f"{info.filename} in the bundle is over "
+                                f"{MAX_JSON_BYTES / 2**20:.0f} MB")
         unpacked += info.file_size
-    if unpacked > MAX_BUNDLE_UNPACKED:
+    if uploaded and unpacked > MAX_BUNDLE_UNPACKED:
         raise BundleRefused(f"the bundle unpacks to {unpacked / 2**20:.0f} MB, over the limit "
                             f"of {MAX_BUNDLE_UNPACKED / 2**20:.0f} MB")
     try:
@@ -238,8 +239,6 @@ def _json(members: dict, name: str, kind):
     raw = members.get(name)
     if raw is None:
         raise BundleRefused(f"the bundle lacks {name}")
-    if len(raw) > MAX_JSON_BYTES:
-        raise BundleRefused(f"{name} in the bundle is over {MAX_JSON_BYTES / 2**20:.0f} MB")
     try:
         document = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
@@ -261,12 +260,10 @@ def _array(members: dict, key) -> np.ndarray:
     if raw is None:
         raise BundleRefused(f"the bundle lacks the array {str(key)[:100]!r}")
     try:
-        array = protocol.read_npy(raw)
+        # NaN and infinite values are the checks' to judge, as after an execution.
+        return protocol.read_npy(raw)
     except protocol.ArrayRefused as error:
         raise BundleRefused(f"the array {key!r} in the bundle: {error}") from None
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-        raise BundleRefused(f"the array {key!r} in the bundle contains NaN or infinite values")
-    return array
 
 
 def _axes(members: dict, axes) -> Axes:

@@ -97,11 +97,7 @@ class ProbeClient:
         file, claims = data.get("file"), data.get("claims")
         _expect(file == name + protocol.ARCHIVE_SUFFIX and isinstance(claims, dict),
                 f"the model `{name}` was not saved")
-        return file, {"iterations": claims.get("iterations") if isinstance(
-                          claims.get("iterations"), int) else 0,
-                      "optimizer": str(claims.get("optimizer"))[:100]
-                      if claims.get("optimizer") is not None else None,
-                      "loss": str(claims.get("loss"))[:protocol.MAX_TEXT]}
+        return file, training_claims(claims)
 
     def predict(self, name: str, inputs: np.ndarray, *, outputs: int | None = None,
                 batch_size: int = 256) -> np.ndarray:
@@ -234,6 +230,15 @@ class ProbeClient:
         if not path.exists():
             self.session.put_array_file(name, data)
         return str(path)
+
+
+def training_claims(claims: dict) -> dict:
+    """What a model records about its training, as plain bounded values (still claims)."""
+    return {"iterations": claims.get("iterations") if isinstance(claims.get("iterations"), int)
+            else 0,
+            "optimizer": str(claims.get("optimizer"))[:100]
+            if claims.get("optimizer") is not None else None,
+            "loss": str(claims.get("loss"))[:protocol.MAX_TEXT]}
 
 
 def _decode(encoded, what: str) -> np.ndarray:

@@ -36,10 +36,13 @@ import pytest
 
 from autograder.grading import provenance
 from autograder.grading.alignment import Aligned, align
+from autograder.grading.bundle import SUFFIX as BUNDLE_SUFFIX
+from autograder.grading.bundle import code_digest, read_bundle, write_bundle
 from autograder.grading.cleanroom import CleanRooms, WarmKernels, own_classes
 from autograder.grading.export import Export, export
 from autograder.grading.oracle import Oracle
 from autograder.grading.results import ResultsFile, TestResult
+from autograder.sandbox.execute import ExecutionReport
 from autograder.sandbox.isolation import detect
 from autograder.sandbox.session import KernelSession
 from autograder.weeks import Week
@@ -126,21 +129,30 @@ def warm_kernels(week):
 
 
 @pytest.fixture(scope="session")
-def student_run(aligned, week, warm_kernels, pytestconfig) -> StudentRun:
-    """Run the notebook in its sandbox, take its data, stop its kernel."""
+def student_run(aligned, submission, week, warm_kernels, pytestconfig) -> StudentRun:
+    """Run the notebook in its sandbox, take its data, stop its kernel; then grade what
+    its bundle holds."""
     from autograder.data import kernel_env, readable_paths
 
     session = KernelSession(aligned.notebook, detect(), week.limits,
                             question_of_cell=aligned.question_of_cell,
                             readable=readable_paths(week.data), env=kernel_env(week.data))
+    own = own_classes(week, aligned.answers_text())
     try:
         report = session.execute()
         started = time.monotonic()
-        handed_over = export(session, week, own_classes(week, aligned.answers_text()))
+        handed_over = export(session, week, own)
         exported = time.monotonic() - started
     finally:
         session.close()
     warm_kernels.warm_rest()
+    # One grading path: what the kernel handed over is written as the submission's bundle,
+    # and the checks grade what is read back from it, as they grade a bundle that a
+    # student's own run saved.
+    data = write_bundle(week, handed_over, code=code_digest(submission),
+                        execution=report.to_json())
+    bundle = read_bundle(data, week, own_classes=own, uploaded=False)
+    handed_over, report = bundle.export, ExecutionReport.from_json(bundle.execution)
     recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
     if recorder:
         recorder.timing.update(notebook=round(report.seconds, 1), export=round(exported, 1))
@@ -148,7 +160,9 @@ def student_run(aligned, week, warm_kernels, pytestconfig) -> StudentRun:
         recorder.not_run = aligned.not_run
         recorder.missing_answers = aligned.missing
         recorder.provenance = provenance.flags(aligned.answers_text())
-        # The executed notebook (student output only) for TAs and feedback.
+        # For TAs (the audit re-executes it) and feedback: the bundle, and the executed
+        # notebook (student output only).
+        recorder.results.path.with_name(week.name + BUNDLE_SUFFIX).write_bytes(data)
         executed = recorder.results.path.with_name("executed.ipynb")
         nbformat.write(_with_open_figures(aligned.notebook, handed_over.images), executed)
     return StudentRun(report, handed_over)

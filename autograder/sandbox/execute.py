@@ -73,6 +73,37 @@ class ExecutionReport:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data) -> ExecutionReport:
+        """The record ``to_json`` wrote, read without trusting it (it may come from a
+        student's bundle): ValueError if it is not one."""
+        if not isinstance(data, dict) or not isinstance(data.get("cells", []), list) \
+                or len(data.get("cells", [])) > MAX_CELLS:
+            raise ValueError("the execution record is malformed")
+        cells = []
+        for cell in data.get("cells", []):
+            if not isinstance(cell, dict) or not isinstance(cell.get("index"), int) \
+                    or cell.get("status") not in STATUSES \
+                    or not isinstance(cell.get("question"), (str, type(None))):
+                raise ValueError("a cell in the execution record is malformed")
+            cells.append(CellOutcome(cell["index"], cell["question"] and cell["question"][:100],
+                                     cell["status"], str(cell.get("message", ""))[:MAX_MESSAGE],
+                                     _number(cell.get("seconds"))))
+        restarts = data.get("restarts", 0)
+        return cls(cells, restarts if isinstance(restarts, int) and restarts >= 0 else 0,
+                   _number(data.get("seconds")), data.get("output_truncated") is True,
+                   str(data.get("fatal", ""))[:MAX_MESSAGE])
+
+
+STATUSES = {"ok", "error", "timeout", "killed-kernel", "broken-channel", "skipped", "out-of-time"}
+MAX_CELLS = 10_000
+MAX_MESSAGE = 2_000
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and 0 <= value < 1e9 else 0.0
+
 
 class CappedClient(NotebookClient):
     """nbclient's client, keeping at most ``max_output_bytes`` of output."""
