@@ -22,6 +22,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
 from .kernel import Sandbox, SandboxKernelManager
+from .protocol import MAX_TEXT
 
 def probe_source() -> str:
     """The probe, preceded by the protocol it shares with the grader, executed into a
@@ -53,7 +54,7 @@ INTERRUPT_GRACE = 10.0  # seconds a cell gets to stop after an interrupt
 class CellOutcome:
     index: int  # position of the cell in the notebook
     question: str | None
-    status: str  # ok | error | timeout | killed-kernel | broken-channel | skipped | out-of-time
+    status: str  # one of STATUSES
     message: str = ""
     seconds: float = 0.0
 
@@ -87,17 +88,16 @@ class ExecutionReport:
                     or not isinstance(cell.get("question"), (str, type(None))):
                 raise ValueError("a cell in the execution record is malformed")
             cells.append(CellOutcome(cell["index"], cell["question"] and cell["question"][:100],
-                                     cell["status"], str(cell.get("message", ""))[:MAX_MESSAGE],
+                                     cell["status"], str(cell.get("message", ""))[:MAX_TEXT],
                                      _number(cell.get("seconds"))))
         restarts = data.get("restarts", 0)
         return cls(cells, restarts if isinstance(restarts, int) and restarts >= 0 else 0,
                    _number(data.get("seconds")), data.get("output_truncated") is True,
-                   str(data.get("fatal", ""))[:MAX_MESSAGE])
+                   str(data.get("fatal", ""))[:MAX_TEXT])
 
 
 STATUSES = {"ok", "error", "timeout", "killed-kernel", "broken-channel", "skipped", "out-of-time"}
 MAX_CELLS = 10_000
-MAX_MESSAGE = 2_000
 
 
 def _number(value) -> float:
