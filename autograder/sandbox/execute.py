@@ -29,7 +29,9 @@ def probe_source() -> str:
     namespace of its own so that neither leaves names in the notebook's."""
     protocol = Path(__file__).with_name("protocol.py").read_text()
     probe = Path(__file__).with_name("probe.py").read_text()
-    return f"_ag_protocol = {{}}\nexec({protocol!r}, _ag_protocol)\n{probe}"
+    return (f"_ag_protocol = {{}}\nexec({protocol!r}, _ag_protocol)\n{probe}\n"
+            "_register(_ag_protocol, _answerer(_ag_protocol))\n"
+            "del _answerer, _register, _ag_protocol\n")
 
 
 PROBE_SOURCE = probe_source()
@@ -75,6 +77,19 @@ class ExecutionReport:
         return asdict(self)
 
     @classmethod
+    def from_outputs(cls, nb, question_of_cell: dict[int, str]) -> ExecutionReport:
+        """What a notebook's saved outputs say of its own run (a student's, handing in a
+        bundle): the code cells that show an error. Only messages depend on it."""
+        cells = []
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                error = _error_output(cell)
+                cells.append(CellOutcome(index, question_of_cell.get(index),
+                                         "ok" if error is None else "error",
+                                         "" if error is None else _raised(error)))
+        return cls(cells[:MAX_CELLS])
+
+    @classmethod
     def from_json(cls, data) -> ExecutionReport:
         """The record ``to_json`` wrote, read without trusting it (it may come from a
         student's bundle): ValueError if it is not one."""
@@ -98,6 +113,14 @@ class ExecutionReport:
 
 STATUSES = {"ok", "error", "timeout", "killed-kernel", "broken-channel", "skipped", "out-of-time"}
 MAX_CELLS = 10_000
+
+
+def _error_output(cell):
+    return next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
+
+
+def _raised(error) -> str:
+    return f"raised {str(error.get('ename'))[:100]}: {str(error.get('evalue'))}"[:500]
 
 
 def _number(value) -> float:
@@ -237,10 +260,10 @@ class NotebookRunner:
         outcome = CellOutcome(index, question, "ok")
         try:
             await self.client.async_execute_cell(cell, index)
-            error = next((o for o in cell.get("outputs", []) if o.output_type == "error"), None)
+            error = _error_output(cell)
             if error is not None:
                 outcome.status = "error"
-                outcome.message = f"raised {error.ename}: {error.evalue}"[:500]
+                outcome.message = _raised(error)
         except CellTimeoutError:
             outcome.status = "timeout"
             outcome.message = f"ran longer than its {self._cell_timeout(cell):.0f} s limit"

@@ -18,7 +18,8 @@ kernel is only asked to save its models and report its values and figures.
 """
 
 
-def _install(protocol):
+def _answerer(protocol):
+    """``answer(request) -> reply``: the probe's handlers, over the kernel's namespace."""
     import base64
     import io
     import os
@@ -225,12 +226,16 @@ def _install(protocol):
             reply.update(ok=False, error=f"{type(error).__name__}: {error}"[:protocol["MAX_TEXT"]])
         return reply
 
+    return answer
+
+
+def _register(protocol, answer):
+    """Answer the grader's comm requests (the sandbox); a student's own kernel, saving its
+    bundle, calls ``answer`` directly instead (``autograder/student.py``)."""
+    from IPython import get_ipython
+
     def on_open(comm, message):
         comm.send(answer(message["content"]["data"]))
         comm.close()
 
     get_ipython().kernel.comm_manager.register_target(protocol["PROBE_TARGET"], on_open)
-
-
-_install(_ag_protocol)
-del _install, _ag_protocol
