@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from autograder.audit import read_audit
 from autograder.feedback import write_feedback
 from autograder.grading.results import write_atomically
+from autograder.grading.runner import NO_BUNDLE
 from autograder.submissions import Submission
 from autograder.weeks import Week
 
@@ -50,9 +52,11 @@ class Outcome:
 
 class Batch:
     def __init__(self, week: Week, out: Path, grader: Grader, *, jobs: int = 1,
-                 regrade: bool = False, progress: "Progress | None" = None):
+                 regrade: bool = False, from_bundle: bool = False,
+                 progress: "Progress | None" = None):
         self.week, self.out, self.grader = week, out, grader
         self.jobs, self.regrade = max(1, jobs), regrade
+        self.from_bundle = from_bundle  # grade from the bundle handed in, where there is one
         self.progress = progress or Progress(0, stream=None)
         self.partial = out / PARTIAL
         self.fingerprint = week_fingerprint(week)
@@ -64,7 +68,7 @@ class Batch:
         clean_partial(self.partial)
         todo = []
         for sub in submissions:
-            digest = sha256_file(sub.notebook)
+            digest = self._digest(sub)
             if not self.regrade and self._already_graded(sub.name, digest):
                 outcome.reused.append(sub.name)
             else:
@@ -102,8 +106,9 @@ class Batch:
         work.mkdir(parents=True)
         try:
             self.progress.started(sub.name)
+            handed_in = {"bundle": sub.bundle or NO_BUNDLE} if self.from_bundle else {}
             results = self.grader(self.week, sub.notebook, work / "results.json",
-                                  log=work / "grader.log")
+                                  log=work / "grader.log", **handed_in)
             if self.stopping:
                 raise RuntimeError("the batch was interrupted")
             write_feedback(self.week, results, work / "executed.ipynb", work / "feedback.html",
@@ -128,6 +133,14 @@ class Batch:
         os.rename(work, target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+    def _digest(self, sub: Submission) -> str:
+        """What was graded: the notebook, and the bundle when it is graded from one (a new
+        bundle is graded again; so is the same one after a run without --from-bundle)."""
+        digest = sha256_file(sub.notebook)
+        if self.from_bundle and sub.bundle:
+            digest += "+bundle:" + sha256_file(sub.bundle)
+        return digest
 
     def _already_graded(self, name: str, digest: str) -> bool:
         sidecar = read_sidecar(self.out / name)
@@ -186,6 +199,9 @@ def collect(out: Path, week: Week) -> tuple[dict[str, dict], dict[str, tuple[str
         if sidecar is None or results is None or sidecar.get("week") != week.name:
             continue
         graded[folder.name] = results
+        audit = read_audit(folder, sidecar.get("sha256", ""))
+        if audit is not None:  # for the gradebook only: results.json is left as graded
+            results.setdefault("extra_data", {})["audit"] = audit.outcome
         students[folder.name] = (sidecar.get("student", ""), sidecar.get("email", ""))
     return graded, students
 

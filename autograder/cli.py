@@ -10,10 +10,12 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.compiler import compile_week
+from autograder.grading.bundle import SUFFIX as BUNDLE_SUFFIX
 from autograder.grading.results import (class_summary, class_summary_csv, class_summary_table,
                                         gradebook_csv, summary_table, write_atomically)
 from autograder.grading.runner import grade_notebook
 from autograder.sandbox.isolation import detect
+from autograder.submissions import bundle_beside
 from autograder.weeks import CONFIG_NAME, Course, Week
 
 
@@ -40,10 +42,31 @@ def main(argv: list[str] | None = None) -> int:
                    help="gradings at once (default 1; each needs a CPU core and its memory)")
     p.add_argument("--regrade", action="store_true",
                    help="grade again even submissions already graded in --out")
+    p.add_argument("--from-bundle", action="store_true",
+                   help="grade a submission from the bundle handed in beside its notebook "
+                        "(<notebook>.bundle.zip, or <week>.bundle.zip in its own folder) "
+                        "without executing it; without one, or if it does not match, the "
+                        "notebook is executed and grader.log says why")
+    p.add_argument("--audit", type=_fraction, default=0.0, metavar="FRACTION",
+                   help="then execute again this fraction of the submissions graded from "
+                        "bundles (a sample fixed by OUT/audit.seed) and compare")
+    p.add_argument("--audit-name", action="append", default=[], metavar="NAME",
+                   help="audit this submission too (repeat for more)")
     p.add_argument("--docker", action="store_true", help="grade each submission in a container")
     p.add_argument("--image", help="the container image (implies --docker)")
     p.add_argument("--max-notebook-mb", type=float, default=50,
                    help="refuse larger notebooks (default 50)")
+
+    p = commands.add_parser("audit", help="execute again submissions of a graded folder that "
+                                          "were graded from bundles, and compare")
+    p.add_argument("out", type=Path, help="a folder `autograder grade ... --from-bundle` wrote")
+    p.add_argument("--fraction", type=_fraction, default=None,
+                   help="the sample to audit (default 0.1; 0 with --only)")
+    p.add_argument("--only", nargs="+", default=[], metavar="NAME",
+                   help="audit these submissions (by folder name)")
+    p.add_argument("--jobs", "-j", type=_positive, default=1)
+    p.add_argument("--docker", action="store_true", help="execute in containers")
+    p.add_argument("--image", help="the container image (implies --docker)")
 
     p = commands.add_parser("image", help="the autograder Docker image (one for every week)")
     p.add_argument("action", choices=["build"])
@@ -69,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="data sets (default: all: cifar10 imdb)")
 
     args = parser.parse_args(argv)
-    return {"compile": cmd_compile, "check": cmd_check, "grade": cmd_grade,
+    return {"compile": cmd_compile, "check": cmd_check, "grade": cmd_grade, "audit": cmd_audit,
             "image": cmd_image, "gradescope": cmd_gradescope,
             "data": cmd_data}[args.command](args)
 
@@ -126,10 +149,22 @@ def cmd_check(args) -> int:
               "folder (e.g. release/week1/week1.ipynb)", file=sys.stderr)
         return 2
     week = Week.load(folder)
-    print(f"Running {notebook.name} and its public checks (this runs every cell) ...")
+    bundle = bundle_beside(notebook, week)
+    if bundle is None:
+        print(f"No {week.name}{BUNDLE_SUFFIX} beside the notebook (its last cell saves one).")
+        print(f"Running {notebook.name} and its public checks (this runs every cell) ...")
+    else:
+        print(f"Checking {bundle.name} with the public checks, as the grader will ...")
     with tempfile.TemporaryDirectory(prefix="ag-check-") as scratch:
         results = grade_notebook(week, notebook, Path(scratch) / "results.json",
-                                 tests=folder / "checks", log=Path(scratch) / "check.log")
+                                 tests=folder / "checks", log=Path(scratch) / "check.log",
+                                 bundle=bundle)
+    extra = results.get("extra_data", {})
+    if extra.get("bundle_not_used"):
+        print(f"\nYour bundle cannot be graded, so your notebook was run instead: "
+              f"{extra['bundle_not_used']}")
+    elif extra.get("mode") == "bundle":
+        print(f"\n{bundle.name} matches the notebook and loads in the grader's clean room.")
     for qid, question in week.questions.items():
         print(f"\n{qid}: {question.title}")
         for test in (t for t in results["tests"] if t["extra_data"].get("question") == qid):
@@ -157,7 +192,7 @@ def cmd_grade(args) -> int:
 
 
 def _grade_batch(args, week: Week, out: Path) -> int:
-    from autograder.batch import Batch, Progress, collect
+    from autograder.batch import Batch, Progress
     from autograder.submissions import discover
 
     found = discover(args.submissions, week, out / ".inputs",
@@ -167,31 +202,26 @@ def _grade_batch(args, week: Week, out: Path) -> int:
     if not found.submissions:
         print("error: no .ipynb submissions found", file=sys.stderr)
         return 2
-    if args.docker or args.image:
-        from autograder.container import grade_in_container  # only needed with Docker
-
-        grader = functools.partial(grade_in_container,
-                                   **({"image": args.image} if args.image else {}))
-    else:
-        grader = grade_notebook
-        isolation = detect()
-        print(isolation.describe())
-        for gap in isolation.missing():
-            print(f"WARNING: {gap}", file=sys.stderr)
+    grader = _grader(args)
     print(f"{len(found.submissions)} submission(s), {args.jobs} at a time", flush=True)
+    if args.from_bundle:
+        bundles = sum(sub.bundle is not None for sub in found.submissions)
+        print(f"{bundles} of {len(found.submissions)} submission(s) handed in a bundle")
     batch = Batch(week, out, grader, jobs=args.jobs, regrade=args.regrade,
-                  progress=Progress(len(found.submissions)))
+                  from_bundle=args.from_bundle, progress=Progress(len(found.submissions)))
     try:
         outcome = batch.run(found.submissions)
     except KeyboardInterrupt:
         print("\ninterrupted: finished results are kept; run the same command again to "
               "grade the rest", file=sys.stderr)
         return 130
-    # Rebuilt from every result in OUT, so a resumed batch's gradebook is whole.
-    graded, students = collect(out, week)
-    write_atomically(out / "gradebook.csv", gradebook_csv(week, graded, students))
+    if args.audit or args.audit_name:
+        from autograder.audit import audit_folder
+
+        audit_folder(week, out, grader, fraction=args.audit, only=tuple(args.audit_name),
+                     jobs=args.jobs)
+    graded = _write_gradebook(week, out)
     per_question = class_summary(week, graded)
-    write_atomically(out / "summary.csv", class_summary_csv(per_question))
     print()
     print(summary_table(week, graded))
     print(f"\nclass summary ({len(graded)} submissions; columns after max: how many "
@@ -203,6 +233,62 @@ def _grade_batch(args, week: Week, out: Path) -> int:
         print(f"error: {name} was not graded ({why}); run the same command again to retry",
               file=sys.stderr)
     return 1 if outcome.failed else 0
+
+
+def cmd_audit(args) -> int:
+    from autograder.audit import audit_folder
+    from autograder.batch import OutputLock, read_sidecar
+
+    out = args.out.resolve()
+    weeks = {sidecar.get("week") for sidecar in map(read_sidecar, out.iterdir())
+             if sidecar} if out.is_dir() else set()
+    if len(weeks) != 1:
+        print(f"error: {out} is not one week's graded folder (`autograder grade --out`)",
+              file=sys.stderr)
+        return 2
+    week = Course().built_week(weeks.pop())
+    fraction = args.fraction if args.fraction is not None else (0.0 if args.only else 0.1)
+    with OutputLock(out):
+        audits = audit_folder(week, out, _grader(args), fraction=fraction,
+                              only=tuple(args.only), jobs=args.jobs)
+        _write_gradebook(week, out)
+    print(f"{len(audits)} audited: " + ", ".join(
+        f"{sum(a.outcome == o for a in audits.values())} {o}"
+        for o in ("reproduced", "differs", "not reproduced")) + f"; gradebook: "
+        f"{out / 'gradebook.csv'} (column audit), details: OUT/<name>/grader.log")
+    return 0
+
+
+def _grader(args):
+    """grade_notebook, or grading in a container with --docker / --image."""
+    if args.docker or args.image:
+        from autograder.container import grade_in_container  # only needed with Docker
+
+        return functools.partial(grade_in_container,
+                                 **({"image": args.image} if args.image else {}))
+    isolation = detect()
+    print(isolation.describe())
+    for gap in isolation.missing():
+        print(f"WARNING: {gap}", file=sys.stderr)
+    return grade_notebook
+
+
+def _write_gradebook(week: Week, out: Path) -> dict:
+    """gradebook.csv and summary.csv, rebuilt from every result in OUT (so a resumed
+    batch's gradebook is whole); the results."""
+    from autograder.batch import collect
+
+    graded, students = collect(out, week)
+    write_atomically(out / "gradebook.csv", gradebook_csv(week, graded, students))
+    write_atomically(out / "summary.csv", class_summary_csv(class_summary(week, graded)))
+    return graded
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
 
 
 def _positive(text: str) -> int:

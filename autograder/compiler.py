@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
 
+from autograder.grading.bundle import given_cells
 from autograder.grading.runner import grade_notebook
 from autograder.weeks import CONFIG_NAME, Course, Week
 
@@ -34,6 +35,9 @@ class CompileError(SystemExit):
 def compile_week(course: Course, name: str, *, verify: bool = True, log=print) -> None:
     source = course.source(name)
     week = Week.load(source)
+    if week.name != name:
+        raise CompileError(name, f"its week.toml says name = {week.name!r}: the name must be "
+                                 "the folder's")
     nb = _read_notebook(source / week.notebook, name)
     _check_questions(week, nb, name)
 
@@ -70,8 +74,9 @@ def _check_questions(week: Week, nb, name: str) -> None:
                                      "notebook does not have (nbgrader grade_id)")
 
 
-def student_notebook(nb):
-    """nbgrader's preprocessors: solutions replaced by stubs, hidden tests and outputs removed."""
+def student_notebook(nb, week: Week):
+    """nbgrader's preprocessors: solutions replaced by stubs, hidden tests and outputs
+    removed; then the given cells that save the submission's bundle."""
     nb = nbformat.from_dict(nb)
     resources: dict = {}
     for preprocessor in (ClearSolutions(enforce_metadata=True),
@@ -79,12 +84,13 @@ def student_notebook(nb):
         nb, resources = preprocessor.preprocess(nb, resources)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+    nb.cells.extend(given_cells(week))
     return nb
 
 
 def _write_release(source: Path, week: Week, nb, release: Path) -> None:
     release.mkdir(parents=True)
-    text = nbformat.writes(student_notebook(nb), version=4)
+    text = nbformat.writes(student_notebook(nb, week), version=4)
     (release / week.notebook).write_text(text if text.endswith("\n") else text + "\n")
     (release / Week.RELEASE_COPY).write_text((release / week.notebook).read_text())
     shutil.copyfile(source / CONFIG_NAME, release / CONFIG_NAME)

@@ -37,9 +37,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.grading.bundle import MAX_BUNDLE_BYTES
 from autograder.grading.bundle import SUFFIX as BUNDLE_SUFFIX
 from autograder.grading.results import write_atomically
-from autograder.grading.runner import GRADING_MARGIN, finish_results, grade_notebook
+from autograder.grading.runner import GRADING_MARGIN, NO_BUNDLE, finish_results, grade_notebook
 from autograder.weeks import Course, Week
 
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
@@ -118,7 +119,8 @@ def confinement_flags(limits: ContainerLimits) -> list[str]:
 
 # -- grading ---------------------------------------------------------------------
 def grade_in_container(week: Week, notebook: Path, results_path: Path, *,
-                       log: Path | None = None, image: str | None = None,
+                       log: Path | None = None, bundle: Path | str | None = None,
+                       image: str | None = None,
                        limits: ContainerLimits | None = None) -> dict:
     """Grade ``notebook`` in a fresh container; same contract as ``grade_notebook``."""
     image = image or DEFAULT_IMAGE
@@ -136,6 +138,12 @@ def grade_in_container(week: Week, notebook: Path, results_path: Path, *,
     out.mkdir(mode=0o700)
     name = notebook.name if _plain_name(notebook.name) else "submission.ipynb"
     shutil.copyfile(notebook, submission_dir / name)
+    handed_in = [] if bundle is None else ["--bundle", str(NO_BUNDLE)]
+    if bundle:  # read inside, without trust, like the notebook
+        with open(bundle, "rb") as source:  # past the cap is refused inside: copy no more
+            (submission_dir / (week.name + BUNDLE_SUFFIX)).write_bytes(
+                source.read(MAX_BUNDLE_BYTES + 1))
+        handed_in = ["--bundle", f"{PRIVATE}/submission/{week.name}{BUNDLE_SUFFIX}"]
     container = f"autograder-{_plain_name(week.name) or 'week'}-{uuid.uuid4().hex[:12]}"
     uids = sandbox_uids(week)
     sandbox_uid, slot_lock = claim_sandbox_uid(uids)
@@ -150,7 +158,7 @@ def grade_in_container(week: Week, notebook: Path, results_path: Path, *,
         "--mount", _bind(out, f"{PRIVATE}/out"),
         image, "python", "-m", "autograder.container", "inside",
         "--week", f"{PRIVATE}/weeks/{week.name}",
-        "--notebook", f"{PRIVATE}/submission/{name}", "--out", f"{PRIVATE}/out",
+        "--notebook", f"{PRIVATE}/submission/{name}", "--out", f"{PRIVATE}/out", *handed_in,
     ]
     stop = None
     log_handle = open(log, "w") if log else subprocess.DEVNULL
@@ -229,10 +237,11 @@ def inside(argv: list[str]) -> int:
     parser.add_argument("--week", type=Path, required=True)
     parser.add_argument("--notebook", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--bundle")  # a path, or NO_BUNDLE
     args = parser.parse_args(argv)
     week = Week.load(args.week)
     results = grade_notebook(week, args.notebook, args.out / "results.json",
-                             log=args.out / "grader.log")
+                             log=args.out / "grader.log", bundle=args.bundle)
     print(f"{args.notebook.name}: {results['score']:g} points "
           f"({results.get('extra_data', {}).get('isolation', 'isolation unknown')})")
     return 0

@@ -17,6 +17,8 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from autograder.grading.bundle import MAX_BUNDLE_BYTES
+from autograder.grading.bundle import SUFFIX as BUNDLE_SUFFIX
 from autograder.grading.results import write_atomically
 from autograder.weeks import Week
 
@@ -34,6 +36,7 @@ class Submission:
     student: str = ""
     email: str = ""
     origin: str = ""  # where it came from, for messages
+    bundle: Path | None = None  # handed in beside the notebook (``bundle_beside``)
 
 
 @dataclass
@@ -55,7 +58,8 @@ def discover(paths: list[Path], week: Week, staging: Path, *,
         while unique in names:
             unique, n = f"{base}-{n}", n + 1
         names.add(unique)
-        found.submissions.append(Submission(unique, notebook, **identity))
+        bundle = bundle_beside(notebook, week, found.skipped)
+        found.submissions.append(Submission(unique, notebook, bundle=bundle, **identity))
 
     for path in paths:
         if not path.exists():
@@ -72,6 +76,28 @@ def discover(paths: list[Path], week: Week, staging: Path, *,
     return found
 
 
+def bundle_beside(notebook: Path, week: Week, skipped: list[str] | None = None) -> Path | None:
+    """The bundle handed in with ``notebook``: ``<stem>.bundle.zip`` beside it, or
+    ``<week>.bundle.zip`` when it is the only notebook in its folder (a student's folder,
+    an nbgrader tree, a release folder). A link is refused, like a linked notebook."""
+    folder = notebook.parent
+    alone = len([p for p in folder.glob("*.ipynb") if not p.name.startswith(".")]) == 1
+    for path in (folder / name for name in bundle_names(notebook.name, alone, week)):
+        if path.is_symlink():
+            if skipped is not None:
+                skipped.append(f"{path}: refused, a symbolic link (the notebook is executed)")
+            return None
+        if path.is_file():
+            return path
+    return None
+
+
+def bundle_names(notebook: str, alone: bool, week: Week) -> list[str]:
+    """The names a notebook's bundle may have beside it, in order of preference."""
+    return [PurePosixPath(notebook).stem + BUNDLE_SUFFIX,
+            *([week.name + BUNDLE_SUFFIX] if alone else [])]
+
+
 def _discover_folder(folder: Path, week: Week, staging, max_bytes, add, skipped) -> None:
     if _gradescope_index(folder) is not None:
         _discover_gradescope_folder(folder, week, max_bytes, add, skipped)
@@ -81,7 +107,7 @@ def _discover_folder(folder: Path, week: Week, staging, max_bytes, add, skipped)
         _discover_nbgrader(submitted, week, max_bytes, add, skipped)
         return
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.is_dir():
+        if path.name.startswith(".") or path.is_dir() or path.name.endswith(BUNDLE_SUFFIX):
             continue
         if path.suffix != ".ipynb":
             skipped.append(f"{path}: ignored, not a notebook (.ipynb)")
@@ -194,11 +220,30 @@ def _discover_gradescope_zip(archive_path: Path, week: Week, staging: Path, max_
                 continue
             target = staging / _safe_name(folder) / _safe_name(PurePosixPath(chosen).name)
             write_atomically(target, data)
+            _stage_bundle(archive, files, chosen, week, target, f"{label}", skipped)
             add(folder, target.resolve(), student=student, email=email,
                 origin=f"{archive_path}:{'/'.join(root + (folder, chosen))}")
         for folder, (student, _) in metadata.items():
             skipped.append(f"{archive_path.name}:{folder} ({student}): listed in "
                            f"{METADATA_NAME} but has no files")
+
+
+def _stage_bundle(archive: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], chosen: str,
+                  week: Week, target: Path, label: str, skipped: list[str]) -> None:
+    """Stage the bundle uploaded beside the chosen notebook (if any) beside its copy."""
+    folder = PurePosixPath(chosen).parent
+    alone = sum(PurePosixPath(f).parent == folder for f in files if f.endswith(".ipynb")) == 1
+    for name in bundle_names(chosen, alone, week):
+        info = files.get(str(folder / name))
+        if info is None:
+            continue
+        data = _read_entry(archive, info, MAX_BUNDLE_BYTES)
+        if data is None:
+            skipped.append(f"{label}/{folder / name}: refused, over the bundle limit of "
+                           f"{_mb(MAX_BUNDLE_BYTES)} (the notebook is executed)")
+        else:
+            write_atomically(target.with_name(target.stem + BUNDLE_SUFFIX), data)
+        return
 
 
 def _unsafe_entry(info: zipfile.ZipInfo) -> tuple[str, tuple[str, ...]]:
@@ -279,7 +324,7 @@ def _choose_notebook(files: dict[str, object], week: Week, label: str,
                      skipped: list[str]) -> str | None:
     """The week's notebook by name, else the only notebook; say why if neither."""
     notebooks = [f for f in files if f.endswith(".ipynb")]
-    others = sorted(f for f in files if not f.endswith(".ipynb"))
+    others = sorted(f for f in files if not f.endswith((".ipynb", BUNDLE_SUFFIX)))
     if others:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         skipped.append(f"{label}: ignored {shown} (not a notebook)")

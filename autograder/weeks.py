@@ -14,6 +14,7 @@ answer them), the thresholds hidden tests read, and the sandbox limits.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,8 @@ class Week:
     data: tuple[str, ...] = ()  # data sets the kernel may read (see autograder.data)
     exports: Exports = Exports()
     rooms: dict[str, Room] = field(default_factory=dict)
+    # measured figure (label or glob) -> largest difference an audit accepts (audit.py)
+    audit: dict[str, float] = field(default_factory=dict)
     directory: Path = Path(".")
 
     # The released notebook as compiled, in a week's build and its release folder (hidden
@@ -109,9 +112,18 @@ class Week:
         unknown = sorted(set(rooms) - set(questions))
         if unknown:
             raise SystemExit(f"error: {path}: [rooms.*] names unknown questions {unknown}")
+        audit = raw.get("audit", {})
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                   for v in audit.values()):
+            raise SystemExit(f"error: {path}: [audit] tolerances must be numbers >= 0")
+        # The week's name (it names bundles) goes with its config, so a release folder a
+        # student renamed still knows its week; by default, the folder's name.
+        name = raw.get("name", Path(directory).name)
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+            raise SystemExit(f"error: {path}: name must be letters, digits, _ or -")
         return cls(
-            name=Path(directory).name,
-            title=raw.get("title", Path(directory).name),
+            name=name,
+            title=raw.get("title", name),
             notebook=raw["notebook"],
             questions=questions,
             thresholds=raw.get("thresholds", {}),
@@ -120,6 +132,7 @@ class Week:
             exports=Exports(tuple(exports.get("models", [])), tuple(exports.get("values", [])),
                             bool(exports.get("figures", False))),
             rooms=rooms,
+            audit={str(k): float(v) for k, v in audit.items()},
             directory=Path(directory),
         )
 

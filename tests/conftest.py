@@ -113,20 +113,61 @@ def graded_class(tmp_path_factory):
     return grade
 
 
+@pytest.fixture(scope="session")
+def graded_from_bundles(graded_class, tmp_path_factory):
+    """graded_from_bundles(week) -> (out, stdout): every notebook of ``graded_class(week)``
+    handed in with the bundle its grading wrote (``<name>.ipynb`` + ``<name>.bundle.zip``),
+    graded again with `autograder grade WEEK FOLDER --from-bundle`."""
+    done: dict[str, tuple[Path, str]] = {}
+
+    def grade(week: str) -> tuple[Path, str]:
+        if week not in done:
+            executed, _ = graded_class(week)
+            handed_in = tmp_path_factory.mktemp(f"{week}-handed-in")
+            for folder in sorted(executed.iterdir()):
+                sidecar = folder / "submission.json"
+                if not sidecar.exists():
+                    continue
+                shutil.copyfile(json.loads(sidecar.read_text())["notebook"],
+                                handed_in / f"{folder.name}.ipynb")
+                bundle = folder / f"{week}.bundle.zip"
+                if bundle.exists():
+                    shutil.copyfile(bundle, handed_in / f"{folder.name}.bundle.zip")
+            out = tmp_path_factory.mktemp(f"{week}-from-bundles")
+            done[week] = (out, grade_as_ta(week, [handed_in], out, jobs=2,
+                                           options=["--from-bundle"]))
+        return done[week]
+    return grade
+
+
 def results_of(out: Path, name: str) -> dict:
     return json.loads((out / name / "results.json").read_text())
 
 
 def grade_as_ta(week: str, inputs: list[Path], out: Path, jobs: int = 1,
-                env: dict[str, str] | None = None) -> str:
-    """`autograder grade WEEK INPUT... --out OUT --jobs N`, as a TA runs it; its stdout.
-    ``env``: variables to set for it."""
+                env: dict[str, str] | None = None, options: list[str] = ()) -> str:
+    """`autograder grade WEEK INPUT... --out OUT --jobs N [OPTION...]`, as a TA runs it; its
+    stdout. ``env``: variables to set for it."""
     run = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", week,
-                          *map(str, inputs), "--out", str(out), "--jobs", str(jobs)],
+                          *map(str, inputs), "--out", str(out), "--jobs", str(jobs),
+                          *options],
                          capture_output=True, text=True, cwd=ROOT,
                          env={**os.environ, **(env or {})})
     assert run.returncode == 0, run.stderr
     return run.stdout
+
+
+TIMING = {"execution_time", "seconds", "timing"}
+
+
+def without_timing(value, also: frozenset = frozenset()):
+    """``value`` (results.json) without what varies from run to run, nor the keys ``also``."""
+    if isinstance(value, dict):
+        return {k: without_timing(v, also) for k, v in value.items()
+                if k not in TIMING and k not in also}
+    if isinstance(value, list):
+        return [without_timing(v, also) for v in value]
+    return value
 
 
 def outputs(results: dict, question: str) -> str:

@@ -33,3 +33,12 @@ def write_samples(samples: dict, folder: Path, submission: Callable) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, (answers, _) in samples.items():
         nbformat.write(submission(answers), folder / f"{name}.ipynb")
+
+
+def reference(week: str, root: Path):
+    """The release notebook answered with the reference solution's cells (code and
+    written answers), as a student who solved everything would hand it in."""
+    source = nbformat.read(root / "source" / week / f"{week}.ipynb", as_version=4)
+    answers = {grade_id(c): c.source for c in source.cells
+               if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    return fill(root / "release" / week / f"{week}.ipynb", answers)

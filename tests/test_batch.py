@@ -77,6 +77,38 @@ def test_finds_folder_gradescope_zip_and_nbgrader_submissions(tmp_path, week):
     assert "submission_104 (Ed Po): not graded, no notebook (.ipynb) in it" in skipped
 
 
+def test_a_bundle_is_found_beside_its_notebook(tmp_path, week):
+    """<notebook>.bundle.zip beside any notebook; <week>.bundle.zip only beside the one
+    notebook of a folder (a student's own folder, an nbgrader tree); never a link."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name in ("ann", "bo", "cy"):
+        (folder / f"{name}.ipynb").write_text(notebook_text(0.5, "cat"))
+    (folder / "ann.bundle.zip").write_bytes(b"ann's")
+    (folder / "tiny.bundle.zip").write_bytes(b"whose?")  # three notebooks: nobody's
+    (folder / "cy.bundle.zip").symlink_to("/etc/passwd")
+    tree = nbgrader_tree(tmp_path / "nbgrader", {"fay": notebook_text(0.4, "cat"),
+                                                 "gus": notebook_text(0.4, "cat")})
+    (tree / "submitted/fay/tiny/tiny.bundle.zip").write_bytes(b"fay's")
+    export = gradescope_zip(tmp_path / "export.zip", {
+        "submission_101": ("Hal", "hal@example.org", {"tiny.ipynb": notebook_text(0.3, "dog"),
+                                                       "tiny.bundle.zip": "hal's"}),
+        "submission_102": ("Ida", "ida@example.org", {"work/mine.ipynb": notebook_text(1, "a"),
+                                                       "work/tiny.bundle.zip": "ida's"}),
+        "submission_103": ("Jo", "jo@example.org", {"tiny.ipynb": notebook_text(1, "a")}),
+    })
+
+    found = discover([folder, tree, export], week, tmp_path / "staging")
+
+    bundles = {s.name: s.bundle and s.bundle.read_bytes() for s in found.submissions}
+    assert bundles == {"ann": b"ann's", "bo": None, "cy": None, "fay": b"fay's", "gus": None,
+                       "submission_101": b"hal's", "submission_102": b"ida's",
+                       "submission_103": None}
+    skipped = "\n".join(found.skipped)
+    assert "cy.bundle.zip: refused, a symbolic link" in skipped
+    assert "bundle.zip" not in skipped.replace("cy.bundle.zip: refused", "")
+
+
 def test_unsafe_zip_entries_are_refused_and_the_rest_is_graded(tmp_path, week):
     export = gradescope_zip(
         tmp_path / "export.zip",

@@ -7,17 +7,19 @@ from __future__ import annotations
 import io
 import json
 import warnings
+import shutil
 import zipfile
 
 import nbformat
 import numpy as np
 import pytest
 from conftest import ROOT
-from test_models_as_data import GOOD, KERAS, archive, layer, sequential
+from test_models_as_data import GOOD, KERAS, archive, layer, sequential, write_link
 
 from autograder.grading.archive import check_archive
 from autograder.grading.bundle import (MAX_BUNDLE_BYTES, MAX_BUNDLE_UNPACKED, BundleRefused,
-                                       code_digest, read_bundle, write_bundle)
+                                       code_digest, notebook_code, read_bundle,
+                                       write_bundle)
 from autograder.grading.export import Export
 from autograder.grading.oracle import Axes, Line
 from autograder.sandbox.execute import CellOutcome, ExecutionReport
@@ -70,13 +72,20 @@ def test_the_code_digest_names_the_code_cells_in_order():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("a = 1"),
                                          nbformat.v4.new_markdown_cell("text"),
                                          nbformat.v4.new_code_cell("b = 2")])
-    same = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("a = 1"),
-                                           nbformat.v4.new_code_cell("b = 2")])
-    swapped = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("b = 2"),
-                                              nbformat.v4.new_code_cell("a = 1")])
-    joined = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("a = 1b = 2")])
-    assert code_digest(nb) == code_digest(same)
-    assert code_digest(nb) not in (code_digest(swapped), code_digest(joined))
+    digest = code_digest(notebook_code(nb))
+    assert digest == code_digest(["a = 1", "b = 2"])
+    assert digest not in (code_digest(["b = 2", "a = 1"]), code_digest(["a = 1b = 2"]),
+                          code_digest(["a = 1"]), code_digest(["a = 1", "b = 3"]))
+
+
+def test_the_code_digest_matches_what_a_kernel_ran_top_to_bottom():
+    """IPython's history drops trailing newlines, and Jupyter does not send blank cells to
+    the kernel: the bundle cell's digest of what ran must still match the notebook's."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("a = 1\n\n"),
+                                         nbformat.v4.new_code_cell("  \n"),
+                                         nbformat.v4.new_code_cell("b = 2")])
+    assert code_digest(notebook_code(nb)) == code_digest(["a = 1", "b = 2"])
+    assert code_digest(["a = 1", "b = 2"]) != code_digest(["a = 1", "a = 1", "b = 2"])
 
 
 def rewritten(week2, *, drop=(), add=None, manifest=None, links=(), twice=()) -> bytes:
@@ -100,9 +109,7 @@ def rewritten(week2, *, drop=(), add=None, manifest=None, links=(), twice=()) ->
         for name in twice:
             zipped.writestr(name, members[name])
         for name in links:
-            info = zipfile.ZipInfo(name)
-            info.external_attr = 0o120777 << 16  # a symbolic link
-            zipped.writestr(info, "/etc/shadow")
+            write_link(zipped, name)
     return buffer.getvalue()
 
 
@@ -175,3 +182,33 @@ def test_the_execution_record_round_trips_and_a_forged_one_is_refused():
                    {"cells": [{"index": 3, "status": "passed", "question": "q1"}]}):
         with pytest.raises(ValueError, match="execution record is malformed"):
             ExecutionReport.from_json(forged)
+
+
+def test_a_students_bundle_takes_its_execution_record_from_the_saved_outputs():
+    """A student's kernel cannot record its earlier cells, so the record of a handed-in
+    bundle is what the notebook's saved outputs show: which code cells raised."""
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("text"),
+        nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output(
+            "stream", name="stdout", text="fine\n")]),
+        nbformat.v4.new_code_cell("undefined", outputs=[nbformat.v4.new_output(
+            "error", ename="NameError", evalue="name 'undefined' is not defined",
+            traceback=[])])])
+    report = ExecutionReport.from_outputs(nb, {2: "q2"})
+    assert [(c.index, c.question, c.status) for c in report.cells] == [
+        (1, None, "ok"), (2, "q2", "error")]
+    assert report.problems("q2")[0].message == "raised NameError: name 'undefined' is not defined"
+
+
+def test_a_renamed_release_folder_still_saves_its_weeks_bundle(tmp_path):
+    """The week's name is in its week.toml, so a release folder the student renamed (or
+    downloaded twice) still makes week1.bundle.zip, and another week's config is refused."""
+    from autograder.student import find_week
+
+    renamed = tmp_path / "week1 (copy)"
+    shutil.copytree(ROOT / "release" / "week1", renamed)
+    assert find_week("week1", renamed).name == "week1"
+    with pytest.raises(ValueError, match="week1's, not week2's"):
+        find_week("week2", renamed)
+    # Outside a release folder, the course's own release/<week>.
+    assert find_week("week3", tmp_path).directory == ROOT / "release" / "week3"

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import nbformat
 from nbformat import NotebookNode
 
+from autograder.grading.bundle import CELL_ID as BUNDLE_CELL
 from autograder.weeks import Week
 
 
@@ -101,6 +102,8 @@ def align(week: Week, release: NotebookNode, submission: NotebookNode) -> Aligne
             cells.append(copy.deepcopy(cell))
             continue
         k += 1
+        if _grade_id(released[k]) == BUNDLE_CELL:
+            continue  # the grader takes the bundle from the kernel itself
         if not _is_answer(released[k]):
             if owner.get(_grade_id(released[k])):  # a given cell of a question (its training)
                 question_of_cell[len(cells)] = owner[_grade_id(released[k])]

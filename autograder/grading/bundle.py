@@ -32,6 +32,7 @@ import zipfile
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
+import nbformat
 import numpy as np
 
 import autograder
@@ -54,6 +55,30 @@ FIXED = 0o100644 << 16  # members are regular files, readable
 EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed times: the same export gives the same bytes
 
 
+# The release notebook's last cells (the compiler appends them): they save the bundle from
+# the student's own kernel. The grader's sandbox makes the bundle itself, so grading by
+# execution leaves this cell out (``alignment.align``).
+CELL_ID = "submission_bundle"
+
+
+def given_cells(week: Week) -> list:
+    """The markdown and code cells that end every release notebook."""
+    text = nbformat.v4.new_markdown_cell(
+        "## Save your submission\n\n"
+        "Run this cell last, after **Restart Kernel and Run All Cells**. It saves "
+        f"`{week.name}{SUFFIX}` next to this notebook: your models, values and figures, which the "
+        "grader checks without running your notebook again. Submit it together with the "
+        f"notebook; `autograder check {week.notebook}` tells you whether it matches.",
+        id=CELL_ID + "-text")
+    code = nbformat.v4.new_code_cell(
+        f"from autograder.student import save_bundle\n\nsave_bundle(\"{week.name}\")",
+        id=CELL_ID)
+    for cell, grade_id in ((text, CELL_ID + "_text"), (code, CELL_ID)):
+        cell.metadata["nbgrader"] = {"grade": False, "grade_id": grade_id, "locked": True,
+                                     "schema_version": 3, "solution": False, "task": False}
+    return [text, code]
+
+
 class BundleRefused(ValueError):
     """A bundle that cannot be graded; the message is for the student."""
 
@@ -65,15 +90,21 @@ class Bundle:
     execution: dict = field(default_factory=dict)
 
 
-def code_digest(nb) -> str:
-    """The digest of a notebook's code cells, in order (a cell cannot hash the file it
-    is saved into, so the bundle names the code instead)."""
+def code_digest(sources) -> str:
+    """The digest of code cells' sources, in order (a cell cannot hash the file it is
+    saved into, so the bundle names the code instead). Blank cells are left out and
+    trailing newlines ignored, as Jupyter and IPython's history do: the cells a kernel
+    ran top to bottom digest as the notebook's code cells (``notebook_code``)."""
     digest = hashlib.sha256()
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            source = cell.source.encode("utf-8")
-            digest.update(len(source).to_bytes(8, "big") + source)
+    for source in sources:
+        if source.strip():
+            data = source.rstrip("\n").encode("utf-8")
+            digest.update(len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()
+
+
+def notebook_code(nb) -> list[str]:
+    return [cell.source for cell in nb.cells if cell.cell_type == "code"]
 
 
 # -- writing --------------------------------------------------------------------------------

@@ -37,11 +37,13 @@ import pytest
 from autograder.grading import provenance
 from autograder.grading.alignment import Aligned, align
 from autograder.grading.bundle import SUFFIX as BUNDLE_SUFFIX
-from autograder.grading.bundle import code_digest, read_bundle, write_bundle
+from autograder.grading.bundle import (MAX_BUNDLE_BYTES, BundleRefused, code_digest,
+                                       notebook_code, read_bundle, write_bundle)
 from autograder.grading.cleanroom import CleanRooms, WarmKernels, own_classes
 from autograder.grading.export import Export, export
 from autograder.grading.oracle import Oracle
 from autograder.grading.results import ResultsFile, TestResult
+from autograder.grading.runner import NO_BUNDLE
 from autograder.sandbox.execute import ExecutionReport
 from autograder.sandbox.isolation import detect
 from autograder.sandbox.session import KernelSession
@@ -59,6 +61,8 @@ def pytest_addoption(parser):
     group.addoption("--ag-results", help="where to write results.json")
     group.addoption("--ag-visibility", default="visible",
                     help="Gradescope visibility of the tests' results")
+    group.addoption("--ag-bundle", help="the bundle handed in with the notebook: grade from "
+                                        "it when it matches, else execute the notebook")
 
 
 def pytest_configure(config):
@@ -130,14 +134,62 @@ def warm_kernels(week):
 
 @pytest.fixture(scope="session")
 def student_run(aligned, submission, week, warm_kernels, pytestconfig) -> StudentRun:
-    """Run the notebook in its sandbox, take its data, stop its kernel; then grade what
-    its bundle holds."""
+    """What the checks grade: the bundle handed in with the notebook when it matches the
+    notebook's code, else the bundle of a run of the notebook in its sandbox. Either way
+    the checks grade what a bundle holds, read back without trusting it."""
+    recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
+    own = own_classes(week, aligned.answers_text())
+    code = code_digest(notebook_code(submission))
+    handed_in, why = _handed_in_bundle(pytestconfig.getoption("--ag-bundle"), week, own, code)
+    if handed_in is not None:
+        bundle, data, exported = handed_in, None, 0.0
+        report = _execution_record(bundle.execution, submission, aligned, week)
+    else:
+        bundle, data, exported = _executed_bundle(aligned, week, own, code)
+        report = ExecutionReport.from_json(bundle.execution)
+    warm_kernels.warm_rest()
+    if recorder:
+        recorder.mode = "bundle" if handed_in is not None else "execution"
+        recorder.bundle_note = why
+        recorder.timing.update(notebook=round(report.seconds, 1), export=round(exported, 1))
+        recorder.execution = report
+        recorder.not_run = aligned.not_run
+        recorder.missing_answers = aligned.missing
+        recorder.provenance = provenance.flags(aligned.answers_text())
+        # For TAs (the audit re-executes it) and feedback: the bundle graded, and the
+        # notebook as it ran (the student's own outputs when graded from their bundle).
+        if data is not None:
+            recorder.results.path.with_name(week.name + BUNDLE_SUFFIX).write_bytes(data)
+        executed = recorder.results.path.with_name("executed.ipynb")
+        ran = submission if handed_in is not None else aligned.notebook
+        nbformat.write(_with_open_figures(ran, bundle.export.images), executed)
+    return StudentRun(report, bundle.export)
+
+
+def _handed_in_bundle(path: str | None, week: Week, own: dict, code: str):
+    """(the bundle, None) if the one at ``path`` can be graded, else (None, why not)."""
+    if path is None:
+        return None, None
+    if path == NO_BUNDLE:
+        return None, "no bundle was handed in with the notebook"
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BUNDLE_BYTES + 1)
+        return read_bundle(data, week, own_classes=own, code=code), None
+    except OSError as error:
+        return None, f"the bundle could not be read ({error.strerror or error})"
+    except BundleRefused as error:
+        return None, str(error)
+
+
+def _executed_bundle(aligned, week: Week, own: dict, code: str):
+    """Run the notebook in its sandbox, take its data, stop its kernel, and write what
+    it handed over as a bundle: (the bundle read back, its bytes, seconds exporting)."""
     from autograder.data import kernel_env, readable_paths
 
     session = KernelSession(aligned.notebook, detect(), week.limits,
                             question_of_cell=aligned.question_of_cell,
                             readable=readable_paths(week.data), env=kernel_env(week.data))
-    own = own_classes(week, aligned.answers_text())
     try:
         report = session.execute()
         started = time.monotonic()
@@ -145,27 +197,24 @@ def student_run(aligned, submission, week, warm_kernels, pytestconfig) -> Studen
         exported = time.monotonic() - started
     finally:
         session.close()
-    warm_kernels.warm_rest()
-    # One grading path: what the kernel handed over is written as the submission's bundle,
-    # and the checks grade what is read back from it, as they grade a bundle that a
-    # student's own run saved.
-    data = write_bundle(week, handed_over, code=code_digest(submission),
-                        execution=report.to_json())
-    bundle = read_bundle(data, week, own_classes=own, uploaded=False)
-    handed_over, report = bundle.export, ExecutionReport.from_json(bundle.execution)
-    recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
-    if recorder:
-        recorder.timing.update(notebook=round(report.seconds, 1), export=round(exported, 1))
-        recorder.execution = report
-        recorder.not_run = aligned.not_run
-        recorder.missing_answers = aligned.missing
-        recorder.provenance = provenance.flags(aligned.answers_text())
-        # For TAs (the audit re-executes it) and feedback: the bundle, and the executed
-        # notebook (student output only).
-        recorder.results.path.with_name(week.name + BUNDLE_SUFFIX).write_bytes(data)
-        executed = recorder.results.path.with_name("executed.ipynb")
-        nbformat.write(_with_open_figures(aligned.notebook, handed_over.images), executed)
-    return StudentRun(report, handed_over)
+    data = write_bundle(week, handed_over, code=code, execution=report.to_json())
+    return read_bundle(data, week, own_classes=own, uploaded=False), data, exported
+
+
+def _execution_record(record: dict, submission, aligned, week: Week) -> ExecutionReport:
+    """A handed-in bundle's record of the run: the grader's, when a grading wrote it, else
+    what the notebook's saved outputs show (a student's kernel cannot record its own
+    earlier cells). Either is the student's claim, and only messages depend on it."""
+    if "cells" in record:
+        try:
+            return ExecutionReport.from_json(record)
+        except ValueError:
+            pass
+    owner = {source: q for q, sources in aligned.answers.items() for source in sources}
+    questions = {**week.question_of_cell(submission),
+                 **{i: owner[c.source] for i, c in enumerate(submission.cells)
+                    if c.cell_type == "code" and c.source in owner}}
+    return ExecutionReport.from_outputs(submission, questions)
 
 
 @pytest.fixture(scope="session")
@@ -232,6 +281,8 @@ class GradingRecorder:
         self.missing_answers: dict[str, str] = {}  # question -> its deleted answer cells
         self.timing: dict[str, float] = {}  # seconds: notebook, export, clean_room
         self.provenance: list[str] = []  # answers that load weights, for the TA
+        self.mode = ""  # "bundle": graded from the bundle handed in; "execution"
+        self.bundle_note: str | None = None  # why a handed-in bundle was not used
         self.started = time.monotonic()
 
     @pytest.hookimpl(trylast=True)
@@ -291,6 +342,9 @@ class GradingRecorder:
                 reporter.write_line(f"not run: {note}")
             for flag in self.provenance:
                 reporter.write_line(f"provenance: {flag}")
+            if self.bundle_note:
+                reporter.write_line(f"bundle: not used, the notebook was executed instead: "
+                                    f"{self.bundle_note}")
 
     def write(self, final: bool):
         extra = {"final": final, "isolation": detect().describe()}
@@ -302,6 +356,10 @@ class GradingRecorder:
             extra["timing"] = self.timing
         if self.provenance:
             extra["provenance"] = self.provenance
+        if self.mode:
+            extra["mode"] = self.mode
+        if self.bundle_note:
+            extra["bundle_not_used"] = self.bundle_note
         self.results.write(self.week, list(self.tests.values()),
                            seconds=time.monotonic() - self.started, extra=extra)
 

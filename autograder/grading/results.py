@@ -130,16 +130,20 @@ def gradebook_csv(week, graded: dict[str, dict],
     writer = csv.writer(buffer, lineterminator="\n")
     identity = ["student", "email"] if students is not None else []
     # provenance: answers that load weights or carry large literals (see provenance.py)
-    writer.writerow(["submission", *week.questions, "total", "max", *identity, "provenance"])
+    # mode: graded from the bundle handed in or by execution; audit: audit.py's outcome
+    writer.writerow(["submission", *week.questions, "total", "max", *identity, "provenance",
+                     "mode", "audit"])
     for name, results in sorted(graded.items()):
         per_question = question_scores(results)
         total = sum(got for got, _ in per_question.values())
         out_of = sum(most for _, most in per_question.values())
         who = list(students.get(name, ("", ""))) if students is not None else []
-        flagged = "; ".join(results.get("extra_data", {}).get("provenance", []))
+        extra = results.get("extra_data", {})
+        flagged = "; ".join(extra.get("provenance", []))
         writer.writerow([name, *(f"{per_question.get(q, (0, 0))[0]:g}" for q in week.questions),
                          f"{total:g}", f"{out_of:g}", *(_spreadsheet_safe(w) for w in who),
-                         _spreadsheet_safe(flagged)])
+                         _spreadsheet_safe(flagged), extra.get("mode", ""),
+                         extra.get("audit", "")])
     return buffer.getvalue()
 
 

@@ -20,13 +20,17 @@ from pathlib import Path
 from autograder.grading.results import NOT_RUN, write_atomically
 from autograder.weeks import Week
 
+NO_BUNDLE = ""  # grading from bundles, and this submission handed in none
+
 # Beyond the notebook's own budget: kernel start, probe questions, teardown.
 GRADING_MARGIN = 300.0
 
 
 def grade_notebook(week: Week, notebook: Path, results_path: Path, *,
                    tests: Path | None = None, log: Path | None = None,
-                   visibility: str = "visible") -> dict:
+                   bundle: Path | str | None = None, visibility: str = "visible") -> dict:
+    """``bundle``: the one handed in with the notebook, graded from when it matches;
+    ``NO_BUNDLE`` when one was asked for and none came (grader.log says so)."""
     tests = tests or week.directory / "tests"
     results_path.unlink(missing_ok=True)
     command = [
@@ -36,6 +40,7 @@ def grade_notebook(week: Week, notebook: Path, results_path: Path, *,
         f"--ag-notebook={notebook}", f"--ag-week={week.directory}",
         f"--ag-results={results_path}",
         f"--ag-visibility={visibility}",
+        *([f"--ag-bundle={bundle}"] if bundle is not None else []),
     ]
     limit = week.limits.total_time + GRADING_MARGIN
     started = time.monotonic()
