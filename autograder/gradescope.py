@@ -40,7 +40,8 @@ from pathlib import Path
 import yaml
 
 from autograder.grading.results import write_atomically
-from autograder.grading.runner import GRADING_MARGIN, finish_results, grade_notebook
+from autograder.grading.runner import GRADING_MARGIN, NO_BUNDLE, finish_results, grade_notebook
+from autograder.submissions import bundle_beside
 from autograder.weeks import Course, Week
 
 CONFIG_FILE = "gradescope.yml"
@@ -58,6 +59,7 @@ class Settings:
     timeout: int = 1200
     memory_mb: int = 4096
     cpus: float = 2.0
+    bundles: bool = False  # grade from the bundle uploaded with the notebook, when it matches
 
     def visibility_of(self, question: str) -> str:
         return self.questions.get(question, self.visibility)
@@ -77,7 +79,7 @@ def load_settings(course: Course, week: str) -> Settings:
         raise SystemExit(f"error: {path} has no section for {week} (it has: "
                          f"{', '.join(k for k in raw if k != 'defaults') or 'none'})")
     values = {**(raw.get("defaults") or {}), **(raw[week] or {})}
-    known = {"points", "visibility", "questions", "timeout", "memory_mb", "cpus"}
+    known = {"points", "visibility", "questions", "timeout", "memory_mb", "cpus", "bundles"}
     problems = [f"unknown setting {key!r} (known: {', '.join(sorted(known))})"
                 for key in values if key not in known]
     if "points" not in values:
@@ -89,6 +91,8 @@ def load_settings(course: Course, week: str) -> Settings:
     for key in ("points", "timeout", "memory_mb", "cpus"):
         if key in values and not (isinstance(values[key], (int, float)) and values[key] > 0):
             problems.append(f"{key} must be a positive number, not {values[key]!r}")
+    if not isinstance(values.get("bundles", False), bool):
+        problems.append(f"bundles must be true or false, not {values['bundles']!r}")
     if problems:
         raise SystemExit(f"error: {path} [{week}]: " + "; ".join(problems))
     values["questions"] = dict(values.get("questions") or {})
@@ -295,6 +299,9 @@ def run_like_gradescope(image: str, notebook: Path, results: Path, settings: Set
     with tempfile.TemporaryDirectory(prefix="ag-submission-") as staging:
         submission = Path(staging)
         shutil.copyfile(notebook, submission / notebook.name)
+        bundle = bundle_beside(notebook, Course().built_week(settings.week))
+        if bundle is not None:  # uploaded together, as a student does
+            shutil.copyfile(bundle, submission / bundle.name)
         name = f"autograder-gradescope-try-{os.getpid()}-{time.monotonic_ns()}"
         command = ["docker", "run", "--name", name, "--init", "--network", "none",
                    "--memory", f"{settings.memory_mb}m", "--memory-swap", f"{settings.memory_mb}m",
@@ -339,8 +346,11 @@ def run(source: Path, submission: Path, results_dir: Path) -> dict:
         write_atomically(results_path, "")  # no test ever ran: finish_results explains
         results = finish_results(week, results_path, problem, time.monotonic() - started)
     else:
+        # With bundles accepted, an upload without one (or with one that cannot be graded)
+        # is executed, and results.json says why.
+        bundle = (bundle_beside(notebook, week) or NO_BUNDLE) if settings.bundles else None
         results = grade_notebook(week, notebook, results_path, log=results_dir / "grader.log",
-                                 visibility=settings.visibility)
+                                 bundle=bundle, visibility=settings.visibility)
     for test in results.get("tests", []):
         question = test.get("extra_data", {}).get("question", "")
         if question in week.questions:  # not "grading": why nothing was graded is for all

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -50,12 +51,14 @@ def test_every_compiled_week_in_gradescope_yml_matches_its_checks():
 
 def test_settings_mistakes_are_named(tmp_path):
     (tmp_path / "gradescope.yml").write_text(
-        "week1:\n  points: 18\n  visibilty: hidden\n  questions: {q1: secret}\n  cpus: -1\n")
+        "week1:\n  points: 18\n  visibilty: hidden\n  questions: {q1: secret}\n  cpus: -1\n"
+        "  bundles: sometimes\n")
     with pytest.raises(SystemExit) as error:
         gradescope.load_settings(Course(tmp_path), "week1")
     message = str(error.value)
     assert "unknown setting 'visibilty'" in message
     assert "questions.q1 is 'secret'" in message and "cpus must be a positive number" in message
+    assert "bundles must be true or false, not 'sometimes'" in message
     with pytest.raises(SystemExit, match="no section for week9"):
         gradescope.load_settings(Course(tmp_path), "week9")
 
@@ -215,15 +218,37 @@ def test_manual_docker_image_is_a_thin_layer(autograder_image, tmp_path):  # noq
     assert all("not a valid Jupyter notebook" in t["output"] for t in results["tests"])
 
 
+def gradescope_source(folder: Path, **settings) -> Path:
+    """/autograder/source as the week-1 zip's setup leaves it (without the venv)."""
+    course = Course(ROOT)
+    chosen = dataclasses.replace(gradescope.load_settings(course, "week1"), **settings)
+    source = folder / "source"
+    (source / "assignments").mkdir(parents=True)
+    (source / "gradescope.json").write_text(json.dumps(dataclasses.asdict(chosen)))
+    shutil.copytree(course.build("week1"), source / "assignments" / "week1")
+    return source
+
+
+@pytest.mark.grading
+def test_an_upload_with_its_bundle_is_graded_from_it_when_the_week_takes_bundles(
+        tmp_path, graded_class):
+    """run() itself, without Docker: the notebook and its bundle, uploaded together."""
+    executed, _ = graded_class("week1")
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copyfile(SAMPLES / "correct.ipynb", submission / "week1.ipynb")
+    shutil.copyfile(executed / "correct" / "week1.bundle.zip", submission / "week1.bundle.zip")
+
+    results = gradescope.run(gradescope_source(tmp_path, bundles=True), submission,
+                             tmp_path / "results")
+
+    validate(results)
+    assert results["extra_data"]["mode"] == "bundle" and results["score"] == 18
+
+
 def test_no_notebook_in_the_submission_gets_a_defined_result(tmp_path):
     """run() itself (as run_autograder calls it), without Docker: nothing to grade."""
-    course = Course(ROOT)
-    settings = gradescope.load_settings(course, "week1")
-    source = tmp_path / "source"
-    (source / "assignments").mkdir(parents=True)
-    (source / "gradescope.json").write_text(json.dumps(dataclasses.asdict(settings)))
-    import shutil
-    shutil.copytree(course.build("week1"), source / "assignments" / "week1")
+    source = gradescope_source(tmp_path)
     submission = tmp_path / "submission"
     submission.mkdir()
     (submission / "answers.py").write_text("print('hi')\n")
