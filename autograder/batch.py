@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from autograder.audit import read_audit
+from autograder.errors import OutputBusy
 from autograder.feedback import write_feedback
 from autograder.grading.results import write_atomically
 from autograder.grading.runner import NO_BUNDLE
@@ -163,7 +164,7 @@ class OutputLock:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.handle.close()
-            raise SystemExit(f"error: another `autograder grade` is writing to "
+            raise OutputBusy(f"another `autograder grade` is writing to "
                              f"{self.path.parent}; wait for it or use another --out") from None
         return self
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.compiler import compile_week
+from autograder.errors import AutograderError
 from autograder.grading.bundle import SUFFIX as BUNDLE_SUFFIX
 from autograder.grading.results import (class_summary, class_summary_csv, class_summary_table,
                                         gradebook_csv, summary_table, write_atomically)
@@ -92,46 +93,38 @@ def main(argv: list[str] | None = None) -> int:
                    help="data sets (default: all: cifar10 imdb)")
 
     args = parser.parse_args(argv)
-    return {"compile": cmd_compile, "check": cmd_check, "grade": cmd_grade, "audit": cmd_audit,
-            "image": cmd_image, "gradescope": cmd_gradescope,
-            "data": cmd_data}[args.command](args)
+    command = {"compile": cmd_compile, "check": cmd_check, "grade": cmd_grade,
+               "audit": cmd_audit, "image": cmd_image, "gradescope": cmd_gradescope,
+               "data": cmd_data}[args.command]
+    try:
+        return command(args)
+    except AutograderError as error:  # the library's errors, each with a message to act on
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 def cmd_data(args) -> int:
     """Fill the data cache ($AML_DATA_DIR) from $AML_DATASETS' offline copies or Keras."""
     from autograder import data
 
-    try:
-        for name in args.names or sorted(data.DATA_SETS):
-            folder = data.prepare(name)
-            print(f"{name}: ready in {folder}")
-    except data.DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    for name in args.names or sorted(data.DATA_SETS):
+        folder = data.prepare(name)
+        print(f"{name}: ready in {folder}")
     return 0
 
 
 def cmd_image(args) -> int:
-    from autograder.container import ContainerError, build_image
+    from autograder.container import build_image
 
-    try:
-        build_image(args.tag, args.base)
-    except ContainerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    build_image(args.tag, args.base)
     return 0
 
 
 def cmd_gradescope(args) -> int:
-    from autograder.container import ContainerError
     from autograder.gradescope import command
 
-    try:
-        return command(Course(), args.week, args.out.resolve(), image=args.image,
-                       base=args.base, tries=[t.resolve() for t in args.tries])
-    except ContainerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    return command(Course(), args.week, args.out.resolve(), image=args.image,
+                   base=args.base, tries=[t.resolve() for t in args.tries])
 
 
 def cmd_compile(args) -> int:

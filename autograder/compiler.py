@@ -20,16 +20,12 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
 
+from autograder.errors import CompileError
 from autograder.grading.bundle import given_cells
 from autograder.grading.runner import grade_notebook
 from autograder.weeks import CONFIG_NAME, Course, Week
 
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
-
-
-class CompileError(SystemExit):
-    def __init__(self, week: str, message: str):
-        super().__init__(f"error: compiling {week}: {message}")
 
 
 def compile_week(course: Course, name: str, *, verify: bool = True, log=print) -> None:

@@ -37,6 +37,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.errors import AutograderError
 from autograder.grading.bundle import MAX_BUNDLE_BYTES
 from autograder.grading.bundle import SUFFIX as BUNDLE_SUFFIX
 from autograder.grading.results import write_atomically
@@ -70,7 +71,7 @@ GRADER_WORK, GRADER_WORK_MB = "/grader-work", 2048  # the grader's scratch (a si
 OUTBOX, OUTBOX_MB = "/autograder-outbox", 1024  # model archives the kernel saves
 
 
-class ContainerError(RuntimeError):
+class ContainerError(AutograderError):
     """Docker is missing, not running, or the image does not exist."""
 
 
@@ -410,5 +411,8 @@ def _plain_name(name: str) -> str:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["inside"]:
-        sys.exit(inside(sys.argv[2:]))
+        try:
+            sys.exit(inside(sys.argv[2:]))
+        except AutograderError as error:  # the host's finish_results writes the results
+            sys.exit(f"error: {error}")
     sys.exit("usage: python -m autograder.container inside --week DIR --notebook NB --out DIR")

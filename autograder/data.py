@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autograder.errors import AutograderError
 from autograder.grading.results import write_atomically, write_atomically_with
 
 SPLITS = ("train", "test")
@@ -66,7 +67,7 @@ DATA_SETS = {
 }
 
 
-class DataError(RuntimeError):
+class DataError(AutograderError):
     """A data set cannot be prepared (bad copy, no network...); the message says why."""
 
 

@@ -39,7 +39,8 @@ from pathlib import Path
 
 import yaml
 
-from autograder.grading.results import write_atomically
+from autograder.errors import AutograderError, ConfigError
+from autograder.grading.results import not_graded, write_atomically
 from autograder.grading.runner import GRADING_MARGIN, NO_BUNDLE, finish_results, grade_notebook
 from autograder.submissions import bundle_beside
 from autograder.weeks import Course, Week
@@ -71,12 +72,12 @@ def load_settings(course: Course, week: str) -> Settings:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
-        raise SystemExit(f"error: {path} does not exist (it holds each week's Gradescope "
+        raise ConfigError(f"{path} does not exist (it holds each week's Gradescope "
                          "points, visibility, timeout, memory and CPUs)") from None
     except yaml.YAMLError as error:
-        raise SystemExit(f"error: {path} is not valid YAML: {error}") from None
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if week not in raw:
-        raise SystemExit(f"error: {path} has no section for {week} (it has: "
+        raise ConfigError(f"{path} has no section for {week} (it has: "
                          f"{', '.join(k for k in raw if k != 'defaults') or 'none'})")
     values = {**(raw.get("defaults") or {}), **(raw[week] or {})}
     known = {"points", "visibility", "questions", "timeout", "memory_mb", "cpus", "bundles"}
@@ -94,7 +95,7 @@ def load_settings(course: Course, week: str) -> Settings:
     if not isinstance(values.get("bundles", False), bool):
         problems.append(f"bundles must be true or false, not {values['bundles']!r}")
     if problems:
-        raise SystemExit(f"error: {path} [{week}]: " + "; ".join(problems))
+        raise ConfigError(f"{path} [{week}]: " + "; ".join(problems))
     values["questions"] = dict(values.get("questions") or {})
     return Settings(week=week, **values)
 
@@ -136,7 +137,7 @@ def max_scores(week: Week) -> list[float]:
              f"--ag-week={week.directory}", f"--ag-results={results}"],
             capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
         if done.returncode != 0 or not results.exists():
-            raise SystemExit(f"error: cannot collect {week.name}'s checks:\n"
+            raise ConfigError(f"cannot collect {week.name}'s checks:\n"
                              f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
         return [test["max_score"] for test in json.loads(results.read_text())["tests"]]
 
@@ -425,7 +426,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("--submission", type=Path, default=Path("/autograder/submission"))
     p.add_argument("--results", type=Path, default=Path("/autograder/results"))
     args = parser.parse_args(argv)
-    run(args.source, args.submission, args.results)
+    try:
+        run(args.source, args.submission, args.results)
+    except Exception as error:  # whatever happens, Gradescope gets a results.json
+        reason = (str(error) if isinstance(error, AutograderError) else
+                  f"the autograder failed ({type(error).__name__}: {str(error)[:300]})")
+        reason += "; this is not your fault: please tell your instructor"
+        write_atomically(args.results / "results.json", json.dumps(
+            not_graded("", "This assignment", reason), indent=1) + "\n")
+        print(f"error: {reason}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
+from autograder.errors import ConfigError
 from autograder.sandbox.limits import Limits
 
 CONFIG_NAME = "week.toml"
@@ -97,30 +98,30 @@ class Week:
         try:
             raw = tomllib.loads(path.read_text())
         except FileNotFoundError:
-            raise SystemExit(f"error: {path} does not exist") from None
+            raise ConfigError(f"{path} does not exist") from None
         except tomllib.TOMLDecodeError as error:
-            raise SystemExit(f"error: {path} is not valid TOML: {error}") from None
+            raise ConfigError(f"{path} is not valid TOML: {error}") from None
         questions = {
             qid: Question(qid, q["title"], tuple(q.get("cells", [qid])))
             for qid, q in raw.get("questions", {}).items()
         }
         if not questions:
-            raise SystemExit(f"error: {path} declares no [questions.*]")
+            raise ConfigError(f"{path} declares no [questions.*]")
         exports = raw.get("exports", {})
         rooms = {qid: Room(qid, tuple(room.get("define", [])), tuple(room.get("models", [])))
                  for qid, room in raw.get("rooms", {}).items()}
         unknown = sorted(set(rooms) - set(questions))
         if unknown:
-            raise SystemExit(f"error: {path}: [rooms.*] names unknown questions {unknown}")
+            raise ConfigError(f"{path}: [rooms.*] names unknown questions {unknown}")
         audit = raw.get("audit", {})
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
                    for v in audit.values()):
-            raise SystemExit(f"error: {path}: [audit] tolerances must be numbers >= 0")
+            raise ConfigError(f"{path}: [audit] tolerances must be numbers >= 0")
         # The week's name (it names bundles) goes with its config, so a release folder a
         # student renamed still knows its week; by default, the folder's name.
         name = raw.get("name", Path(directory).name)
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
-            raise SystemExit(f"error: {path}: name must be letters, digits, _ or -")
+            raise ConfigError(f"{path}: name must be letters, digits, _ or -")
         return cls(
             name=name,
             title=raw.get("title", name),
@@ -173,7 +174,7 @@ class Course:
         path = self.root / "source" / week
         if not (path / CONFIG_NAME).exists():
             known = ", ".join(self.weeks()) or "none"
-            raise SystemExit(f"error: no week '{week}' in {self.root / 'source'} (known: {known})")
+            raise ConfigError(f"no week '{week}' in {self.root / 'source'} (known: {known})")
         return path
 
     def release(self, week: str) -> Path:
@@ -185,5 +186,5 @@ class Course:
     def built_week(self, week: str) -> Week:
         build = self.build(week)
         if not (build / CONFIG_NAME).exists():
-            raise SystemExit(f"error: {week} is not compiled; run `autograder compile {week}`")
+            raise ConfigError(f"{week} is not compiled; run `autograder compile {week}`")
         return Week.load(build)

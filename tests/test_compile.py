@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT
 
 from autograder.compiler import compile_week
+from autograder.errors import CompileError
 from autograder.weeks import Course
 
 
@@ -53,7 +54,7 @@ def test_a_solution_line_outside_the_markers_stops_compilation(course):
     nb = nbformat.read(path, as_version=4)
     nb.cells[0].source += "\n\nHint: `self.classifier = layers.Dense(3, activation=\"softmax\")`"
     nbformat.write(nb, path)
-    with pytest.raises(SystemExit, match="would reach release/week1.ipynb"):
+    with pytest.raises(CompileError, match="would reach release/week1.ipynb"):
         compile_week(course, "week1", verify=False, log=lambda *_: None)
     assert not (course.root / "release").exists()
 
@@ -63,7 +64,7 @@ def test_a_hidden_test_line_copied_into_the_release_stops_compilation(course):
     nb = nbformat.read(path, as_version=4)
     nb.cells[0].source += '\n\n    wanted = week.thresholds["training_steps"]'
     nbformat.write(nb, path)
-    with pytest.raises(SystemExit, match="solution or hidden-test text"):
+    with pytest.raises(CompileError, match="solution or hidden-test text"):
         compile_week(course, "week1", verify=False, log=lambda *_: None)
 
 
@@ -71,7 +72,15 @@ def test_questions_must_name_existing_cells(course):
     config = course.root / "source/week1/week.toml"
     config.write_text(config.read_text().replace('cells = ["q3", "q3_train"]',
                                                  'cells = ["q3", "q3_fit"]'))
-    with pytest.raises(SystemExit, match=r"question q3 names cells \['q3_fit'\]"):
+    with pytest.raises(CompileError, match=r"question q3 names cells \['q3_fit'\]"):
+        compile_week(course, "week1", verify=False, log=lambda *_: None)
+
+
+def test_a_week_toml_naming_another_week_stops_compilation(course):
+    """The name in week.toml names the week's bundles: it must be the folder's."""
+    config = course.root / "source/week1/week.toml"
+    config.write_text(config.read_text().replace('name = "week1"', 'name = "week9"'))
+    with pytest.raises(CompileError, match="week.toml says name = 'week9'"):
         compile_week(course, "week1", verify=False, log=lambda *_: None)
 
 
@@ -119,9 +128,9 @@ def tiny_source(root, answer: str) -> Course:
 @pytest.mark.grading
 def test_a_reference_that_fails_its_checks_stops_compilation(tmp_path):
     course = tiny_source(tmp_path / "failing", "0.3")
-    with pytest.raises(SystemExit) as failure:
+    with pytest.raises(CompileError) as failure:
         compile_week(course, "tiny", log=lambda *_: None)
-    message = str(failure.value.code)
+    message = str(failure.value)
     assert "the reference solution fails 1 check(s)" in message
     assert "q1 (A number): The score reaches 0.5" in message
     assert not (course.root / "release").exists()

@@ -27,6 +27,7 @@ from test_hostile_notebooks import (DETACHED_REWRITER, FORGE_RESULTS, OPEN_A_CON
 from week1_submissions import SAMPLE_SUBMISSIONS
 
 from autograder import gradescope
+from autograder.errors import ConfigError
 from autograder.weeks import Course
 
 SCHEMA = json.loads((ROOT / "tests" / "gradescope_results.schema.json").read_text())
@@ -53,13 +54,13 @@ def test_settings_mistakes_are_named(tmp_path):
     (tmp_path / "gradescope.yml").write_text(
         "week1:\n  points: 18\n  visibilty: hidden\n  questions: {q1: secret}\n  cpus: -1\n"
         "  bundles: sometimes\n")
-    with pytest.raises(SystemExit) as error:
+    with pytest.raises(ConfigError) as error:
         gradescope.load_settings(Course(tmp_path), "week1")
     message = str(error.value)
     assert "unknown setting 'visibilty'" in message
     assert "questions.q1 is 'secret'" in message and "cpus must be a positive number" in message
     assert "bundles must be true or false, not 'sometimes'" in message
-    with pytest.raises(SystemExit, match="no section for week9"):
+    with pytest.raises(ConfigError, match="no section for week9"):
         gradescope.load_settings(Course(tmp_path), "week9")
 
 
@@ -260,3 +261,20 @@ def test_no_notebook_in_the_submission_gets_a_defined_result(tmp_path):
     assert "submit one notebook named week1.ipynb" in results["tests"][0]["output"]
     assert json.loads((tmp_path / "results" / "results.json").read_text()) == results
     assert Path(tmp_path / "results").stat().st_mode & 0o077 == 0
+
+
+def test_run_autograder_writes_results_whatever_happens(tmp_path):
+    """A broken autograder upload (here: no settings) still gives the student a
+    results.json that says it is not their fault, and a failing exit status."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copyfile(SAMPLES / "correct.ipynb", submission / "week1.ipynb")
+
+    status = gradescope.main(["run", "--source", str(tmp_path / "source"),
+                              "--submission", str(submission),
+                              "--results", str(tmp_path / "results")])
+
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    validate(results)
+    assert status == 1 and results["score"] == 0
+    assert "this is not your fault" in results["tests"][0]["output"]

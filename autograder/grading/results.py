@@ -122,6 +122,18 @@ def question_scores(results: dict) -> dict[str, tuple[float, float]]:
     return {q: (s[0], s[1]) for q, s in scores.items()}
 
 
+def not_graded(week: str, title: str, reason: str, seconds: float = 0.0) -> dict:
+    """The results.json of a submission no check could run for, saying why."""
+    return {
+        "score": 0.0, "execution_time": round(seconds, 1),
+        "output": f"{title}: not graded: {reason}",
+        "tests": [{"name": "grading", "score": 0.0, "max_score": 0.0, "status": "failed",
+                   "output": f"not graded: {reason}", "visibility": "visible",
+                   "extra_data": {"question": "-"}}],
+        "extra_data": {"week": week},
+    }
+
+
 def gradebook_csv(week, graded: dict[str, dict],
                   students: dict[str, tuple[str, str]] | None = None) -> str:
     """One row per submission, one column per question, then the total (and, when

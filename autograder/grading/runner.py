@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from autograder.grading.results import NOT_RUN, write_atomically
+from autograder.grading.results import NOT_RUN, not_graded, write_atomically
 from autograder.weeks import Week
 
 NO_BUNDLE = ""  # grading from bundles, and this submission handed in none
@@ -75,14 +75,7 @@ def finish_results(week: Week, results_path: Path, stop: str | None, seconds: fl
         return results
     reason = stop or "the grader stopped unexpectedly"
     if results is None:
-        results = {
-            "score": 0.0, "execution_time": round(seconds, 1),
-            "output": f"{week.title}: not graded: {reason}",
-            "tests": [{"name": "grading", "score": 0.0, "max_score": 0.0, "status": "failed",
-                       "output": f"not graded: {reason}", "visibility": "visible",
-                       "extra_data": {"question": "-"}}],
-            "extra_data": {"week": week.name},
-        }
+        results = not_graded(week.name, week.title, reason, seconds)
     for test in results.get("tests", []):
         if test.get("output") == NOT_RUN:
             test["output"] = f"not run: {reason}"
