@@ -19,6 +19,9 @@ from autograder.grading.runner import grade_notebook  # noqa: E402
 from autograder.weeks import Course, Week  # noqa: E402
 
 
+pytest_plugins = ["pytester"]  # the plugin's in-process tests (tests/test_plugin.py)
+
+
 def pytest_collection_modifyitems(items):
     """The fast tier first (tests not marked ``grading``), so that a broken piece shows in
     minutes rather than after the gradings; each tier keeps its own order."""

@@ -1,5 +1,6 @@
-"""The pytest plugin on a tiny synthetic week (no TensorFlow model needed):
-tiered partial credit, messages without test source, and test-authoring errors."""
+"""The pytest plugin on a tiny synthetic week (no TensorFlow model needed): tiered
+partial credit, messages without test source and test-authoring errors, in process with
+pytester and a fake oracle (seconds); what needs a real kernel, end to end."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder.grading.runner import grade_notebook
+# Imported here, not in pytester's runs: it snapshots sys.modules around each in-process run
+# and drops what the run imported, and NumPy cannot be imported twice in one process.
+import autograder.grading.plugin  # noqa: F401
+from autograder.grading.runner import finish_results, grade_notebook
 from autograder.weeks import Week
 
-pytestmark = pytest.mark.grading  # every test here grades a tiny week end to end
 
 CONFIG = """
 title = "Tiny week"
@@ -68,12 +71,49 @@ def notebook(tmp_path, source: str):
     return path
 
 
-def test_tiers_give_partial_credit_and_bugs_show_no_source(tmp_path):
-    week = make_week(tmp_path)
-    results = grade_notebook(week, notebook(tmp_path, "score = 0.45"), tmp_path / "r.json")
+FAKE_ORACLE = """
+import pytest
+
+
+class FakeOracle:
+    \"\"\"Plain data, as the clean room's oracle gives it.\"\"\"
+
+    def __init__(self, values):
+        self.values = values
+
+    def number(self, name):
+        return float(self.values[name])
+
+
+@pytest.fixture(scope="session")
+def oracle():
+    return FakeOracle({values!r})
+"""
+
+
+def graded_in_process(pytester, tests: str, values: dict):
+    """The plugin grading ``tests`` in this process, the oracle a fake: (results.json or
+    None, pytest's outcome)."""
+    week = make_week(pytester.path / "build", tests)
+    pytester.makeconftest(FAKE_ORACLE.format(values=values))
+    # Not test_*.py: this session's assertion rewriting would rewrite it, and a check's
+    # message would then carry pytest's explanation, which graded checks never have.
+    pytester.makepyfile(checks_tiny=textwrap.dedent(tests))
+    results = pytester.path / "results.json"
+    outcome = pytester.runpytest_inprocess(
+        "-p", "autograder.grading.plugin", "-p", "no:cacheprovider", "--assert=plain",
+        "-o", "python_files=checks_*.py", "checks_tiny.py",
+        f"--ag-week={week.directory}", f"--ag-results={results}",
+        f"--ag-notebook={pytester.path / 'unused.ipynb'}")
+    return (json.loads(results.read_text()) if results.exists() else None), outcome
+
+
+def test_tiers_give_partial_credit_and_bugs_show_no_source(pytester):
+    results, _ = graded_in_process(pytester, TESTS, {"score": 0.45})
     tiers = [t for t in results["tests"] if "Score reaches" in t["name"]]
-    assert [t["name"].split(": ")[1] for t in tiers] == [
-        "Score reaches 30%", "Score reaches 40%", "Score reaches 50%"]
+    assert [t["name"] for t in tiers] == [
+        "q1 (A number): Score reaches 30%", "q1 (A number): Score reaches 40%",
+        "q1 (A number): Score reaches 50%"]
     assert [t["score"] for t in tiers] == [1, 1, 0]
     assert tiers[2]["output"] == "score 0.45 is below 50%"
     buggy = next(t for t in results["tests"] if "bug" in t["name"])
@@ -82,6 +122,7 @@ def test_tiers_give_partial_credit_and_bugs_show_no_source(tmp_path):
     assert results["score"] == 2 and results["extra_data"]["final"] is True
 
 
+@pytest.mark.grading
 def test_a_value_that_is_not_plain_data_fails_cleanly(tmp_path):
     week = make_week(tmp_path)
     results = grade_notebook(week, notebook(tmp_path, "score = object()"), tmp_path / "r.json")
@@ -90,11 +131,17 @@ def test_a_value_that_is_not_plain_data_fails_cleanly(tmp_path):
                for t in tiers)
 
 
-def test_a_test_without_points_is_an_authoring_error(tmp_path):
-    week = make_week(tmp_path, tests="def test_unmarked(oracle):\n    pass\n")
-    results = grade_notebook(week, notebook(tmp_path, "score = 1"), tmp_path / "r.json")
-    assert results["score"] == 0
-    assert "not graded: the grader exited with code 4" in results["tests"][0]["output"]
+def test_a_test_without_points_is_an_authoring_error(pytester):
+    results, outcome = graded_in_process(pytester, "def test_unmarked(oracle):\n    pass\n",
+                                         {})
+    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
+    assert "every graded test needs @pytest.mark.points(n)" in outcome.stderr.str()
+    assert not results["tests"]
+    # As the runner finishes it: one failed entry saying why nothing was graded.
+    week = Week.load(pytester.path / "build" / "tiny")
+    finished = finish_results(week, pytester.path / "results.json",
+                              f"the grader exited with code {int(outcome.ret)}", 0.0)
+    assert finished["tests"][0]["output"] == "not graded: the grader exited with code 4"
 
 
 MEASURING_TESTS = '''
@@ -112,17 +159,19 @@ def test_reaches_half(oracle, measure):
 '''
 
 
-def test_measured_figures_are_reported_whether_the_check_passes_or_not(tmp_path):
-    week = make_week(tmp_path, tests=MEASURING_TESTS)
-    passed = grade_notebook(week, notebook(tmp_path, "score = 0.75"), tmp_path / "a.json")
-    test = passed["tests"][0]
-    assert test["status"] == "passed"
-    assert test["output"] == "score 75% (needs 50%)\n1,234 parameters"
+@pytest.mark.parametrize("score, output", [
+    (0.75, "score 75% (needs 50%)\n1,234 parameters"),
+    (0.25, "too low\nscore 25% (needs 50%)\n1,234 parameters"),
+])
+def test_measured_figures_are_reported_whether_the_check_passes_or_not(pytester, score,
+                                                                      output):
+    results, _ = graded_in_process(pytester, MEASURING_TESTS, {"score": score})
+    test = results["tests"][0]
+    assert test["status"] == ("passed" if score >= 0.5 else "failed")
+    assert test["output"] == output
     assert test["extra_data"]["measured"] == [
-        {"label": "score", "value": 0.75, "threshold": 0.5},
+        {"label": "score", "value": score, "threshold": 0.5},
         {"label": "parameters", "value": 1234.0, "threshold": None}]
-    failed = grade_notebook(week, notebook(tmp_path, "score = 0.25"), tmp_path / "b.json")
-    assert failed["tests"][0]["output"] == "too low\nscore 25% (needs 50%)\n1,234 parameters"
 
 
 SILENT_PROBE = '''
@@ -134,6 +183,7 @@ get_ipython().kernel.comm_manager.register_target("autograder.probe",
 '''
 
 
+@pytest.mark.grading
 def test_a_probe_that_never_answers_costs_one_timeout(tmp_path):
     """The notebook replaces the grader's probe with one that never answers: the first
     request times out, every later one fails at once with the reason."""
@@ -162,6 +212,7 @@ for fd in range(3, 1024):
 '''
 
 
+@pytest.mark.grading
 def test_a_cell_that_breaks_the_kernels_channel_costs_only_itself(tmp_path):
     """A cell writes into every file descriptor it inherited, the kernel's ZeroMQ sockets
     among them: the kernel is handled like one that died (stopped, restarted, the notebook

@@ -50,6 +50,10 @@ from autograder.sandbox.session import KernelSession
 from autograder.weeks import Week
 
 
+RECORDER = pytest.StashKey["GradingRecorder"]()  # the session's recorder, in config.stash
+MEASURED = "autograder.measured"  # a user_properties name: a figure a check measured
+
+
 class SubmissionError(AssertionError):
     """The submission cannot be graded at all (unreadable, not a notebook...)."""
 
@@ -69,7 +73,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "points(n): what passing this test is worth")
     config.addinivalue_line("markers", "question(id): the week.toml question it grades")
     if config.getoption("--ag-results"):
-        config.pluginmanager.register(GradingRecorder(config), "autograder-recorder")
+        recorder = GradingRecorder(config)
+        config.stash[RECORDER] = recorder
+        config.pluginmanager.register(recorder, "autograder-recorder")  # for its hooks
 
 
 # -- fixtures -----------------------------------------------------------------
@@ -137,7 +143,7 @@ def student_run(aligned, submission, week, warm_kernels, pytestconfig) -> Studen
     """What the checks grade: the bundle handed in with the notebook when it matches the
     notebook's code, else the bundle of a run of the notebook in its sandbox. Either way
     the checks grade what a bundle holds, read back without trusting it."""
-    recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
+    recorder = pytestconfig.stash.get(RECORDER, None)
     own = own_classes(week, aligned.answers_text())
     code = code_digest(notebook_code(submission))
     handed_in, why = _handed_in_bundle(pytestconfig.getoption("--ag-bundle"), week, own, code)
@@ -158,11 +164,9 @@ def student_run(aligned, submission, week, warm_kernels, pytestconfig) -> Studen
         recorder.provenance = provenance.flags(aligned.answers_text())
         # For TAs (the audit re-executes it) and feedback: the bundle graded, and the
         # notebook as it ran (the student's own outputs when graded from their bundle).
-        if data is not None:
-            recorder.results.path.with_name(week.name + BUNDLE_SUFFIX).write_bytes(data)
-        executed = recorder.results.path.with_name("executed.ipynb")
-        ran = submission if handed_in is not None else aligned.notebook
-        nbformat.write(_with_open_figures(ran, bundle.export.images), executed)
+        recorder.bundle = data
+        recorder.ran = (submission if handed_in is not None else aligned.notebook,
+                        bundle.export.images)
     return StudentRun(report, bundle.export)
 
 
@@ -226,7 +230,7 @@ def clean_rooms(student_run, aligned, release, week, warm_kernels, pytestconfig)
         yield rooms
     finally:
         rooms.close()
-        recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
+        recorder = pytestconfig.stash.get(RECORDER, None)
         if recorder:
             recorder.timing["clean_room"] = round(rooms.seconds, 1)
 
@@ -253,19 +257,18 @@ def answer_source(aligned, week, submission):
 
 
 @pytest.fixture
-def measure(request, pytestconfig):
+def measure(request):
     """``measure("test accuracy", 0.713, threshold=0.6, text="71.3 % (needs 60 %)")``.
 
     Reports a figure the check measured: it is shown with the check's result,
-    passed or failed, and kept in results.json (``extra_data.measured``).
+    passed or failed, and kept in results.json (``extra_data.measured``). It travels
+    as one of the test's ``user_properties``, which the recorder reads in its report.
     """
-    recorder = pytestconfig.pluginmanager.get_plugin("autograder-recorder")
-    result = recorder.tests.get(request.node.nodeid) if recorder else None
-
     def record(label: str, value: float, *, threshold: float | None = None,
                text: str | None = None) -> None:
-        if result is not None:
-            result.measure(label, float(value), threshold, text or f"{label}: {value:g}")
+        request.node.user_properties.append((MEASURED, {
+            "label": label, "value": float(value), "threshold": threshold,
+            "text": text or f"{label}: {value:g}"}))
     return record
 
 
@@ -283,6 +286,8 @@ class GradingRecorder:
         self.provenance: list[str] = []  # answers that load weights, for the TA
         self.mode = ""  # "bundle": graded from the bundle handed in; "execution"
         self.bundle_note: str | None = None  # why a handed-in bundle was not used
+        self.bundle: bytes | None = None  # the bundle an execution made, kept for the TA
+        self.ran = None  # (the notebook as it ran, its figures' pictures), for feedback
         self.started = time.monotonic()
 
     @pytest.hookimpl(trylast=True)
@@ -308,6 +313,10 @@ class GradingRecorder:
         result = self.tests.get(item.nodeid)
         if result is None:
             return
+        if report.when == "call":
+            for name, figure in item.user_properties:
+                if name == MEASURED:
+                    result.measure(**figure)
         if report.when == "call" and report.passed:
             result.passed()
         elif report.failed or (report.when == "setup" and report.skipped):
@@ -333,6 +342,11 @@ class GradingRecorder:
         return text
 
     def pytest_sessionfinish(self, session):
+        folder = self.results.path.parent
+        if self.bundle is not None:
+            folder.joinpath(self.week.name + BUNDLE_SUFFIX).write_bytes(self.bundle)
+        if self.ran is not None:
+            nbformat.write(_with_open_figures(*self.ran), folder / "executed.ipynb")
         self.write(final=True)
         # For the TA (grader.log is pytest's output): what was not run, and where a
         # model may not have been trained by the notebook.
