@@ -348,17 +348,17 @@ class GradingRecorder:
         if self.ran is not None:
             nbformat.write(_with_open_figures(*self.ran), folder / "executed.ipynb")
         self.write(final=True)
-        # For the TA (grader.log is pytest's output): what was not run, and where a
-        # model may not have been trained by the notebook.
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter:
-            for note in self.not_run:
-                reporter.write_line(f"not run: {note}")
-            for flag in self.provenance:
-                reporter.write_line(f"provenance: {flag}")
-            if self.bundle_note:
-                reporter.write_line(f"bundle: not used, the notebook was executed instead: "
-                                    f"{self.bundle_note}")
+
+    def pytest_terminal_summary(self, terminalreporter):
+        """For the TA (grader.log is pytest's output): what was not run, where a model may
+        not have been trained by the notebook, and why a bundle was not graded."""
+        for note in self.not_run:
+            terminalreporter.write_line(f"not run: {note}")
+        for flag in self.provenance:
+            terminalreporter.write_line(f"provenance: {flag}")
+        if self.bundle_note:
+            terminalreporter.write_line(f"bundle: not used, the notebook was executed "
+                                        f"instead: {self.bundle_note}")
 
     def write(self, final: bool):
         extra = {"final": final, "isolation": detect().describe()}
