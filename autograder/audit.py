@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from autograder.grading.results import write_atomically
+from autograder.grading.results import GradingResult, read_results, write_atomically
 from autograder.weeks import Week
 
 SEED_FILE = "audit.seed"
@@ -65,35 +65,31 @@ def chosen(seed: str, digest: str, fraction: float) -> bool:
     return draw < fraction * 2**64
 
 
-def compare(week: Week, bundled: dict, rerun: dict) -> Audit:
+def compare(week: Week, bundled: GradingResult, rerun: GradingResult) -> Audit:
     """The audit's outcome from the bundle-graded results and the re-executed ones."""
-    execution = rerun.get("extra_data", {}).get("execution", {})
+    execution = rerun.extra.get("execution", {})
     stopped = [f"cell {c['index'] + 1} {c['message']}" for c in execution.get("cells", [])
                if c.get("status") in UNREPRODUCIBLE]
-    note = rerun.get("extra_data", {}).get("note", "")
-    if stopped or "was stopped" in note:
-        return Audit("not reproduced", [*stopped, *([note] if note else [])][:10])
-    again = {t["name"]: t for t in rerun.get("tests", [])}
+    if stopped or "was stopped" in rerun.note:
+        return Audit("not reproduced", [*stopped, *([rerun.note] if rerun.note else [])][:10])
+    again = {c.name: c for c in rerun.checks}
     differences = []
-    for test in bundled.get("tests", []):
-        other = again.get(test["name"])
+    for check in bundled.checks:
+        other = again.get(check.name)
         if other is None:
-            differences.append(f"{test['name']}: not run again")
+            differences.append(f"{check.name}: not run again")
             continue
-        figures = {m["label"]: m["value"] for m in test.get("extra_data", {}).get("measured", [])}
-        rerun_figures = {m["label"]: m["value"]
-                         for m in other.get("extra_data", {}).get("measured", [])}
+        figures, rerun_figures = check.figures(), other.figures()
         for label, value in figures.items():
             tolerance = tolerance_of(week, label)
             if label not in rerun_figures:
-                differences.append(f"{test['name']}: {label}: bundle {value:.6g}, re-run "
+                differences.append(f"{check.name}: {label}: bundle {value:.6g}, re-run "
                                    "measured nothing")
             elif abs(rerun_figures[label] - value) > tolerance:
-                differences.append(f"{test['name']}: {label}: bundle {value:.6g}, re-run "
+                differences.append(f"{check.name}: {label}: bundle {value:.6g}, re-run "
                                    f"{rerun_figures[label]:.6g} (tolerance {tolerance:g})")
-        if not figures and test["status"] != other["status"]:
-            differences.append(f"{test['name']}: bundle {test['status']}, re-run "
-                               f"{other['status']}")
+        if not figures and check.status != other.status:
+            differences.append(f"{check.name}: bundle {check.status}, re-run {other.status}")
     return Audit("differs" if differences else "reproduced", differences)
 
 
@@ -111,8 +107,7 @@ def audit_submission(week: Week, folder: Path, grader, notebook: Path, digest: s
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     rerun = grader(week, notebook, work / "results.json", log=work / "grader.log")
-    bundled = json.loads((folder / "results.json").read_text())
-    found = compare(week, bundled, rerun)
+    found = compare(week, read_results(folder / "results.json"), rerun)
     found.digest = digest
     write_atomically(folder / RESULT_FILE, json.dumps(asdict(found), indent=1) + "\n")
     log = folder / "grader.log"
@@ -139,13 +134,12 @@ def audit_folder(week: Week, out: Path, grader, *, fraction: float = 0.0,
     seed = seed_of(out)
     todo, done = [], {}
     for folder in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        sidecar, results = read_sidecar(folder), load_results(folder)
-        if sidecar is None or results is None or sidecar.get("week") != week.name:
+        sidecar, result = read_sidecar(folder), load_results(folder)
+        if sidecar is None or result is None or sidecar.get("week") != week.name:
             continue
         digest = sidecar.get("sha256", "")
         named = folder.name in only
-        if not named and not (results.get("extra_data", {}).get("mode") == "bundle"
-                              and chosen(seed, digest, fraction)):
+        if not named and not (result.mode == "bundle" and chosen(seed, digest, fraction)):
             continue
         earlier = read_audit(folder, digest)
         if earlier is not None:

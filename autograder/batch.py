@@ -32,7 +32,7 @@ from typing import Callable
 from autograder.audit import read_audit
 from autograder.errors import OutputBusy
 from autograder.feedback import write_feedback
-from autograder.grading.results import write_atomically
+from autograder.grading.results import GradingResult, read_results, write_atomically
 from autograder.grading.runner import NO_BUNDLE
 from autograder.submissions import Submission
 from autograder.weeks import Week
@@ -40,7 +40,7 @@ from autograder.weeks import Week
 PARTIAL = ".partial"  # work in progress (deleted on the next run)
 SIDECAR = "submission.json"
 
-Grader = Callable[..., dict]  # grade_notebook's contract
+Grader = Callable[..., GradingResult]  # grade_notebook's contract
 
 
 # -- grading -------------------------------------------------------------------
@@ -81,13 +81,13 @@ class Batch:
             for future in as_completed(futures):
                 sub = futures[future]
                 try:
-                    results = future.result()
+                    result = future.result()
                 except Exception as error:  # one submission's problem, not the batch's
                     outcome.failed[sub.name] = f"{type(error).__name__}: {error}"
                     self.progress.finished(sub.name, f"not graded: {error}")
                 else:
                     outcome.graded.append(sub.name)
-                    self.progress.finished(sub.name, f"{results.get('score', 0):g} points")
+                    self.progress.finished(sub.name, f"{result.score:g} points")
         except KeyboardInterrupt:
             # Running gradings are separate process groups: stop them, keep what
             # is finished, and let a rerun do the rest.
@@ -102,17 +102,17 @@ class Batch:
             self.progress.close()
         return outcome
 
-    def _grade_one(self, sub: Submission, digest: str) -> dict:
+    def _grade_one(self, sub: Submission, digest: str) -> GradingResult:
         work = self.partial / f"{sub.name}.{uuid.uuid4().hex[:12]}"
         work.mkdir(parents=True)
         try:
             self.progress.started(sub.name)
             handed_in = {"bundle": sub.bundle or NO_BUNDLE} if self.from_bundle else {}
-            results = self.grader(self.week, sub.notebook, work / "results.json",
-                                  log=work / "grader.log", **handed_in)
+            result = self.grader(self.week, sub.notebook, work / "results.json",
+                                 log=work / "grader.log", **handed_in)
             if self.stopping:
                 raise RuntimeError("the batch was interrupted")
-            write_feedback(self.week, results, work / "executed.ipynb", work / "feedback.html",
+            write_feedback(self.week, result, work / "executed.ipynb", work / "feedback.html",
                            student=sub.student or sub.name)
             sidecar = {"name": sub.name, "sha256": digest, "week": self.week.name,
                        "week_fingerprint": self.fingerprint, "student": sub.student,
@@ -121,7 +121,7 @@ class Batch:
             # Written last: its presence means the folder is complete.
             write_atomically(work / SIDECAR, json.dumps(sidecar, indent=1) + "\n")
             self._publish(work, self.out / sub.name)
-            return results
+            return result
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -180,29 +180,25 @@ def read_sidecar(folder: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def load_results(folder: Path) -> dict | None:
-    """results.json if it is complete (the grader marked it final)."""
-    try:
-        results = json.loads((folder / "results.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(results, dict) or results.get("extra_data", {}).get("final") is not True:
-        return None
-    return results
+def load_results(folder: Path) -> GradingResult | None:
+    """The folder's results.json if it is complete (the grader marked it final)."""
+    result = read_results(folder / "results.json")
+    return result if result is not None and result.final else None
 
 
-def collect(out: Path, week: Week) -> tuple[dict[str, dict], dict[str, tuple[str, str]]]:
-    """Every complete result of ``week`` in ``out``: name -> results, name -> (student, email)."""
+def collect(out: Path, week: Week) -> tuple[dict[str, GradingResult],
+                                            dict[str, tuple[str, str]]]:
+    """Every complete result of ``week`` in ``out``: name -> result, name -> (student, email)."""
     graded, students = {}, {}
     for folder in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
         sidecar = read_sidecar(folder)
-        results = load_results(folder)
-        if sidecar is None or results is None or sidecar.get("week") != week.name:
+        result = load_results(folder)
+        if sidecar is None or result is None or sidecar.get("week") != week.name:
             continue
-        graded[folder.name] = results
+        graded[folder.name] = result
         audit = read_audit(folder, sidecar.get("sha256", ""))
         if audit is not None:  # for the gradebook only: results.json is left as graded
-            results.setdefault("extra_data", {})["audit"] = audit.outcome
+            result.extra["audit"] = audit.outcome
         students[folder.name] = (sidecar.get("student", ""), sidecar.get("email", ""))
     return graded, students
 

@@ -149,29 +149,27 @@ def cmd_check(args) -> int:
     else:
         print(f"Checking {bundle.name} with the public checks, as the grader will ...")
     with tempfile.TemporaryDirectory(prefix="ag-check-") as scratch:
-        results = grade_notebook(week, notebook, Path(scratch) / "results.json",
-                                 tests=folder / "checks", log=Path(scratch) / "check.log",
-                                 bundle=bundle)
-    extra = results.get("extra_data", {})
-    if extra.get("bundle_not_used"):
+        result = grade_notebook(week, notebook, Path(scratch) / "results.json",
+                                tests=folder / "checks", log=Path(scratch) / "check.log",
+                                bundle=bundle)
+    if result.extra.get("bundle_not_used"):
         print(f"\nYour bundle cannot be graded, so your notebook was run instead: "
-              f"{extra['bundle_not_used']}")
-    elif extra.get("mode") == "bundle":
+              f"{result.extra['bundle_not_used']}")
+    elif result.mode == "bundle":
         print(f"\n{bundle.name} matches the notebook and loads in the grader's clean room.")
     for qid, question in week.questions.items():
         print(f"\n{qid}: {question.title}")
-        for test in (t for t in results["tests"] if t["extra_data"].get("question") == qid):
-            mark = "PASS" if test["status"] == "passed" else "FIX "
-            print(f"  {mark} {test['name'].split(': ', 1)[-1]}")
-            for line in test["output"].splitlines() if test["status"] != "passed" else []:
+        for check in (c for c in result.checks if c.question == qid):
+            print(f"  {'PASS' if check.status == 'passed' else 'FIX '} {check.check}")
+            for line in check.output.splitlines() if check.status != "passed" else []:
                 print(f"       {line}")
     # As when graded: given cells run as released, code outside the answer cells not at all.
-    for note in results.get("extra_data", {}).get("not_run", []):
+    for note in result.extra.get("not_run", []):
         print(f"\nNot run: {note}")
-    passed = sum(t["status"] == "passed" for t in results["tests"])
-    print(f"\n{passed} of {len(results['tests'])} public checks pass. Hidden checks run "
+    passed = sum(c.status == "passed" for c in result.checks)
+    print(f"\n{passed} of {len(result.checks)} public checks pass. Hidden checks run "
           "when you submit.")
-    return 0 if passed == len(results["tests"]) else 1
+    return 0 if passed == len(result.checks) else 1
 
 
 def cmd_grade(args) -> int:

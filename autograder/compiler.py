@@ -151,11 +151,11 @@ def _readable_text(path: Path) -> str:
 
 
 def _verify_reference(week: Week, notebook: Path, scratch: Path, name: str) -> None:
-    results = grade_notebook(week, notebook, scratch / "reference-results.json",
-                             log=scratch / "reference.log")
-    failing = [t for t in results["tests"] if t["status"] != "passed"]
+    result = grade_notebook(week, notebook, scratch / "reference-results.json",
+                            log=scratch / "reference.log")
+    failing = [c for c in result.checks if c.status != "passed"]
     if failing:
-        details = "\n".join(f"  - {t['name']}: {t['output']}" for t in failing)
+        details = "\n".join(f"  - {c.name}: {c.output}" for c in failing)
         raise CompileError(name, f"the reference solution fails {len(failing)} check(s):\n"
                                  f"{details}")
 

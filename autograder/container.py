@@ -1,6 +1,6 @@
 """Grading in Docker: build the autograder image, grade one submission per container.
 
-``grade_in_container`` has the contract of ``runner.grade_notebook`` (a results dict
+``grade_in_container`` has the contract of ``runner.grade_notebook`` (a GradingResult
 back, results.json written atomically and always defined, executed.ipynb next to it),
 but the grading runs in a container of its own::
 
@@ -40,7 +40,7 @@ from pathlib import Path
 from autograder.errors import AutograderError
 from autograder.grading.bundle import MAX_BUNDLE_BYTES
 from autograder.grading.bundle import SUFFIX as BUNDLE_SUFFIX
-from autograder.grading.results import write_atomically
+from autograder.grading.results import GradingResult, write_atomically
 from autograder.grading.runner import GRADING_MARGIN, NO_BUNDLE, finish_results, grade_notebook
 from autograder.weeks import Course, Week
 
@@ -122,7 +122,7 @@ def confinement_flags(limits: ContainerLimits) -> list[str]:
 def grade_in_container(week: Week, notebook: Path, results_path: Path, *,
                        log: Path | None = None, bundle: Path | str | None = None,
                        image: str | None = None,
-                       limits: ContainerLimits | None = None) -> dict:
+                       limits: ContainerLimits | None = None) -> GradingResult:
     """Grade ``notebook`` in a fresh container; same contract as ``grade_notebook``."""
     image = image or DEFAULT_IMAGE
     limits = limits or ContainerLimits.for_week(week)
@@ -241,10 +241,10 @@ def inside(argv: list[str]) -> int:
     parser.add_argument("--bundle")  # a path, or NO_BUNDLE
     args = parser.parse_args(argv)
     week = Week.load(args.week)
-    results = grade_notebook(week, args.notebook, args.out / "results.json",
-                             log=args.out / "grader.log", bundle=args.bundle)
-    print(f"{args.notebook.name}: {results['score']:g} points "
-          f"({results.get('extra_data', {}).get('isolation', 'isolation unknown')})")
+    result = grade_notebook(week, args.notebook, args.out / "results.json",
+                            log=args.out / "grader.log", bundle=args.bundle)
+    print(f"{args.notebook.name}: {result.score:g} points "
+          f"({result.extra.get('isolation', 'isolation unknown')})")
     return 0
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 import nbformat
 
-from autograder.grading.results import question_scores, write_atomically
+from autograder.grading.results import CheckResult, GradingResult, write_atomically
 from autograder.weeks import Week
 
 IMAGE_TYPES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
@@ -81,40 +81,33 @@ _ENVIRONMENT.filters["num"] = lambda value: f"{value:g}"
 _TEMPLATE = _ENVIRONMENT.from_string(TEMPLATE)
 
 
-def render_feedback(week: Week, results: dict, executed: Path | None, *, student: str) -> str:
-    tests = [t for t in results.get("tests", []) if t.get("visibility") != "hidden"]
-    per_question = question_scores({"tests": tests})
+def render_feedback(week: Week, result: GradingResult, executed: Path | None, *,
+                    student: str) -> str:
+    shown = [c for c in result.checks if c.visibility != "hidden"]
+    per_question = result.question_scores(shown_only=True)
     questions = []
     for qid, question in week.questions.items():
-        mine = [_shown(t, qid) for t in tests if t.get("extra_data", {}).get("question") == qid]
         got, out_of = per_question.get(qid, (0.0, 0.0))
+        # A check's own title: the question is the section's heading already.
         questions.append({"id": qid, "title": question.title, "score": got, "out_of": out_of,
-                          "tests": mine})
-    other = [_shown(t, "") for t in tests
-             if t.get("extra_data", {}).get("question") not in week.questions]
+                          "tests": [_shown(c, c.check) for c in shown if c.question == qid]})
+    other = [_shown(c, c.name) for c in shown if c.question not in week.questions]
     figures, dropped, note = _figures(executed)
     return _TEMPLATE.render(
         week=week, student=student, questions=questions, other_tests=other,
-        score=sum(float(t.get("score", 0)) for t in tests),
-        out_of=sum(float(t.get("max_score", 0)) for t in tests),
-        note=results.get("extra_data", {}).get("note", ""),
-        not_run=[str(line) for line in results.get("extra_data", {}).get("not_run", [])][:50],
+        score=sum(c.score for c in shown), out_of=sum(c.max_score for c in shown),
+        note=result.note, not_run=[str(line) for line in result.extra.get("not_run", [])][:50],
         figures=figures, figures_dropped=dropped, figures_note=note)
 
 
-def write_feedback(week: Week, results: dict, executed: Path | None, target: Path, *,
+def write_feedback(week: Week, result: GradingResult, executed: Path | None, target: Path, *,
                    student: str) -> None:
-    write_atomically(target, render_feedback(week, results, executed, student=student))
+    write_atomically(target, render_feedback(week, result, executed, student=student))
 
 
-def _shown(test: dict, qid: str) -> dict:
-    name = str(test.get("name", ""))
-    prefix = f"{qid} ("
-    if qid and name.startswith(prefix) and "): " in name:
-        name = name.split("): ", 1)[1]  # the question is the section's heading already
-    return {"name": name, "score": float(test.get("score", 0)),
-            "max_score": float(test.get("max_score", 0)), "status": test.get("status"),
-            "output": str(test.get("output", ""))}
+def _shown(check: CheckResult, name: str) -> dict:
+    return {"name": name, "score": check.score, "max_score": check.max_score,
+            "status": check.status, "output": check.output}
 
 
 def _figures(executed: Path | None) -> tuple[list[dict], int, str]:

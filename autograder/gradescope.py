@@ -40,7 +40,7 @@ from pathlib import Path
 import yaml
 
 from autograder.errors import AutograderError, ConfigError
-from autograder.grading.results import not_graded, write_atomically
+from autograder.grading.results import GradingResult, read_results, write_results
 from autograder.grading.runner import GRADING_MARGIN, NO_BUNDLE, finish_results, grade_notebook
 from autograder.submissions import bundle_beside
 from autograder.weeks import Course, Week
@@ -136,10 +136,11 @@ def max_scores(week: Week) -> list[float]:
              "--rootdir", str(tests), "--ag-notebook=/nonexistent.ipynb",
              f"--ag-week={week.directory}", f"--ag-results={results}"],
             capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-        if done.returncode != 0 or not results.exists():
+        collected = read_results(results) if done.returncode == 0 else None
+        if collected is None:
             raise ConfigError(f"cannot collect {week.name}'s checks:\n"
                              f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
-        return [test["max_score"] for test in json.loads(results.read_text())["tests"]]
+        return [check.max_score for check in collected.checks]
 
 
 # -- the zip --------------------------------------------------------------------------
@@ -288,7 +289,8 @@ def build_from_zip(archive: Path, tag: str, base: str, dockerfile: str) -> str:
 def run_like_gradescope(image: str, notebook: Path, results: Path, settings: Settings) -> dict:
     """Grade ``notebook`` as Gradescope would: a container of ``image`` (as root, with the
     assignment's memory and CPUs) with the notebook in /autograder/submission, running
-    /autograder/run_autograder; returns /autograder/results/results.json."""
+    /autograder/run_autograder; returns /autograder/results/results.json as the JSON
+    Gradescope reads (not our model: this is Gradescope's side of the file)."""
     from autograder.container import _docker, claim_sandbox_uid, sandbox_uids
 
     results.mkdir(parents=True, exist_ok=True)
@@ -323,7 +325,7 @@ def run_like_gradescope(image: str, notebook: Path, results: Path, settings: Set
 
 
 # -- at grading time (inside Gradescope's container) ----------------------------------
-def run(source: Path, submission: Path, results_dir: Path) -> dict:
+def run(source: Path, submission: Path, results_dir: Path) -> GradingResult:
     """Grade the submission in ``submission`` into ``results_dir/results.json``."""
     settings = Settings(**json.loads((source / SETTINGS_FILE).read_text()))
     week = Week.load(source / "assignments" / settings.week)
@@ -342,25 +344,20 @@ def run(source: Path, submission: Path, results_dir: Path) -> dict:
         print(f"WARNING: {gap}")
     results_path = results_dir / "results.json"
     notebook, problem = find_notebook(submission, week)
-    started = time.monotonic()
-    if notebook is None:
-        write_atomically(results_path, "")  # no test ever ran: finish_results explains
-        results = finish_results(week, results_path, problem, time.monotonic() - started)
+    if notebook is None:  # no test ever ran: finish_results writes why, visible to all
+        results_path.unlink(missing_ok=True)
+        result = finish_results(week, results_path, problem, 0.0)
     else:
         # With bundles accepted, an upload without one (or with one that cannot be graded)
         # is executed, and results.json says why.
         bundle = (bundle_beside(notebook, week) or NO_BUNDLE) if settings.bundles else None
-        results = grade_notebook(week, notebook, results_path, log=results_dir / "grader.log",
-                                 bundle=bundle, visibility=settings.visibility)
-    for test in results.get("tests", []):
-        question = test.get("extra_data", {}).get("question", "")
-        if question in week.questions:  # not "grading": why nothing was graded is for all
-            test["visibility"] = settings.visibility_of(question)
-    write_atomically(results_path, json.dumps(results, indent=1) + "\n")
-    print(f"{week.title}: {results['score']:g} / {settings.points:g} points")
-    for test in results.get("tests", []):
-        print(f"  {test['score']:g}/{test['max_score']:g} [{test['visibility']}] {test['name']}")
-    return results
+        result = grade_notebook(week, notebook, results_path, log=results_dir / "grader.log",
+                                bundle=bundle, visibility=settings.visibility,
+                                question_visibility=settings.questions)
+    print(f"{week.title}: {result.score:g} / {settings.points:g} points")
+    for check in result.checks:
+        print(f"  {check.score:g}/{check.max_score:g} [{check.visibility}] {check.name}")
+    return result
 
 
 def find_notebook(submission: Path, week: Week) -> tuple[Path | None, str]:
@@ -432,8 +429,8 @@ def main(argv: list[str]) -> int:
         reason = (str(error) if isinstance(error, AutograderError) else
                   f"the autograder failed ({type(error).__name__}: {str(error)[:300]})")
         reason += "; this is not your fault: please tell your instructor"
-        write_atomically(args.results / "results.json", json.dumps(
-            not_graded("", "This assignment", reason), indent=1) + "\n")
+        write_results(args.results / "results.json",
+                      GradingResult.not_graded("", "This assignment", reason))
         print(f"error: {reason}", file=sys.stderr)
         return 1
     return 0

@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import otter_vs_docker as otterbench  # noqa: E402
+from autograder.grading.results import read_results  # noqa: E402
 import sample_notebooks  # noqa: E402
 import week1_submissions  # noqa: E402
 import week3_submissions  # noqa: E402
@@ -128,13 +129,12 @@ def timing(out: Path, names: list[str]) -> dict[str, float]:
     """Median seconds per part of a grading (results.json extra_data.timing)."""
     parts: dict[str, list[float]] = {}
     for name in names:
-        try:
-            results = json.loads((out / name / "results.json").read_text())
-        except (OSError, ValueError):
+        result = read_results(out / name / "results.json")
+        if result is None:
             continue
-        for part, seconds in results.get("extra_data", {}).get("timing", {}).items():
+        for part, seconds in result.extra.get("timing", {}).items():
             parts.setdefault(part, []).append(seconds)
-        parts.setdefault("total", []).append(results.get("execution_time", 0))
+        parts.setdefault("total", []).append(result.execution_time)
     return {part: statistics.median(values) for part, values in parts.items()}
 
 

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder.data import kernel_env, prepare_for  # noqa: E402
-from autograder.grading.results import question_scores  # noqa: E402
+from autograder.grading.results import GradingResult  # noqa: E402
 from autograder.grading.runner import grade_notebook  # noqa: E402
 from autograder.weeks import Course  # noqa: E402
 
@@ -74,26 +74,26 @@ def execute_bare(path: Path, week) -> tuple[float, dict[str, float]]:
     return total, per_question
 
 
-def grade(week, path: Path, scratch: Path) -> tuple[float, dict]:
+def grade(week, path: Path, scratch: Path) -> tuple[float, GradingResult]:
     started = time.perf_counter()
     results = grade_notebook(week, path, scratch / "results.json", log=scratch / "grader.log")
     return time.perf_counter() - started, results
 
 
-def sandbox_seconds(results: dict) -> dict[str, float]:
+def sandbox_seconds(result: GradingResult) -> dict[str, float]:
     per_question: dict[str, float] = {}
-    for cell in results.get("extra_data", {}).get("execution", {}).get("cells", []):
+    for cell in result.extra.get("execution", {}).get("cells", []):
         key = cell.get("question") or "given"
         per_question[key] = per_question.get(key, 0.0) + cell.get("seconds", 0.0)
     return per_question
 
 
-def figures(results: dict, question: str) -> list[str]:
+def figures(result: GradingResult, question: str) -> list[str]:
     shown = []
-    for test in results["tests"]:
-        if test["extra_data"].get("question") != question:
+    for check in result.checks:
+        if check.question != question:
             continue
-        for m in test["extra_data"].get("measured", []):
+        for m in check.measured:
             threshold = m["threshold"]
             if threshold is None:
                 shown.append(f"{m['label']} {m['value']:g}")
@@ -102,21 +102,21 @@ def figures(results: dict, question: str) -> list[str]:
     return list(dict.fromkeys(shown))  # tier tests repeat a figure
 
 
-def report(name: str, week, bare: float, bare_q: dict, graded: float, results: dict) -> None:
-    scores = question_scores(results)
-    sandbox_q = sandbox_seconds(results)
+def report(name: str, week, bare: float, bare_q: dict, graded: float,
+           result: GradingResult) -> None:
+    scores = result.question_scores()
+    sandbox_q = sandbox_seconds(result)
     print(f"\n{name}: {week.title}")
     print(f"  {'exercise':10} {'execute s':>9} {'in grader s':>11} {'score':>7}  measured (threshold)")
     for qid in ["given", *week.questions]:
         got, most = scores.get(qid, (0.0, 0.0))
         score = f"{got:g}/{most:g}" if qid != "given" else ""
         print(f"  {qid:10} {bare_q.get(qid, 0):9.1f} {sandbox_q.get(qid, 0):11.1f} {score:>7}  "
-              + "; ".join(figures(results, qid) if qid != "given" else []))
-    total = sum(t["max_score"] for t in results["tests"])
+              + "; ".join(figures(result, qid) if qid != "given" else []))
     print(f"  total: executed in {bare:.1f} s, graded in {graded:.1f} s "
-          f"({results['score']:g}/{total:g} points); grading overhead {graded / bare:.2f}x "
-          f"(+{graded - bare:.1f} s)")
-    timing = results.get("extra_data", {}).get("timing", {})
+          f"({result.score:g}/{result.max_score:g} points); grading overhead "
+          f"{graded / bare:.2f}x (+{graded - bare:.1f} s)")
+    timing = result.extra.get("timing", {})
     moved = timing.get("export", 0.0) + timing.get("clean_room", 0.0)
     print(f"  clean room: export {timing.get('export', 0.0):.1f} s + rooms "
           f"{timing.get('clean_room', 0.0):.1f} s = {moved:.1f} s, {moved / graded:.1%} of the "

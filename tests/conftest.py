@@ -44,7 +44,8 @@ def grade(tmp_path, week1):
         else:
             path = folder / f"{name}.ipynb"
             nbformat.write(notebook, path)
-        return grade_notebook(week, path, folder / "results.json", log=folder / "grader.log")
+        return grade_notebook(week, path, folder / "results.json",
+                              log=folder / "grader.log").to_json()
     return run
 
 

@@ -1,4 +1,4 @@
-"""The audit's decisions, on results.json documents (no grading): which submissions it
+"""The audit's decisions, on grading results (no grading): which submissions it
 picks, and what counts as reproduced."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from autograder.audit import chosen, compare, seed_of
+from autograder.grading.results import CheckResult, GradingResult
 from autograder.weeks import Course
 
 
@@ -17,11 +18,13 @@ def week3():
     return dataclasses.replace(week, audit={"* test accuracy": 0.03})
 
 
-def results(*tests, execution=(), note=""):
-    return {"tests": [{"name": name, "status": status, "extra_data": {"measured": [
-                {"label": label, "value": value} for label, value in figures.items()]}}
-                      for name, status, figures in tests],
-            "extra_data": {"execution": {"cells": list(execution)}, "note": note}}
+def results(*checks, execution=(), note=""):
+    return GradingResult("week3", [
+        CheckResult(question="q2", check=name, max_score=1.0, name=name, status=status,
+                    measured=[{"label": label, "value": value, "threshold": None}
+                              for label, value in figures.items()])
+        for name, status, figures in checks],
+        extra={"execution": {"cells": list(execution)}, "note": note})
 
 
 def test_figures_within_the_weeks_tolerance_reproduce(week3):

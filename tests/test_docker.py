@@ -134,14 +134,14 @@ def test_wall_clock_limit_stops_the_container(autograder_image, tiny_course, tmp
     limits = dataclasses.replace(ContainerLimits.for_week(week), wall_clock=40)
     started = time.monotonic()
 
-    results = grade_in_container(week, notebook, tmp_path / "results.json",
-                                 log=tmp_path / "grader.log", limits=limits)
+    result = grade_in_container(week, notebook, tmp_path / "results.json",
+                                log=tmp_path / "grader.log", limits=limits)
 
     assert time.monotonic() - started < 40 + 30
-    assert results["score"] == 0 and results["extra_data"]["final"] is True
-    assert "took longer than 40 s" in results["extra_data"]["note"]
-    assert all("took longer than 40 s" in t["output"] for t in results["tests"]), results["tests"]
-    assert json.loads((tmp_path / "results.json").read_text()) == results
+    assert result.score == 0 and result.final
+    assert "took longer than 40 s" in result.note
+    assert all("took longer than 40 s" in c.output for c in result.checks), result.checks
+    assert json.loads((tmp_path / "results.json").read_text()) == result.to_json()
     assert grading_containers() == []
 
 

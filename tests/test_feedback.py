@@ -18,6 +18,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 from autograder.batch import Batch
 from autograder.submissions import Submission
 from autograder.feedback import render_feedback
+from autograder.grading.results import GradingResult
 from autograder.grading.runner import grade_notebook
 from autograder.weeks import Week
 
@@ -67,18 +68,19 @@ def test_student_text_is_escaped_and_only_real_images_are_shown(tmp_path, week):
         "tests": [
             {"name": f"q1 (A number): {HOSTILE}", "score": 1.0, "max_score": 1.0,
              "status": "passed", "output": "", "visibility": "visible",
-             "extra_data": {"question": "q1"}},
+             "extra_data": {"question": "q1", "check": HOSTILE}},
             {"name": "q2 (A label): The label is 'cat'", "score": 0.0, "max_score": 2.0,
              "status": "failed", "output": f"the label is {HOSTILE!r}, not 'cat'",
-             "visibility": "visible", "extra_data": {"question": "q2"}},
+             "visibility": "visible",
+             "extra_data": {"question": "q2", "check": "The label is 'cat'"}},
             {"name": "q2 (A label): secret check", "score": 0.0, "max_score": 1.0,
              "status": "failed", "output": "secret message", "visibility": "hidden",
-             "extra_data": {"question": "q2"}},
+             "extra_data": {"question": "q2", "check": "secret check"}},
         ],
         "extra_data": {"note": HOSTILE, "not_run": [f"cell 3 ... {HOSTILE}"]},
     }
 
-    page = render_feedback(week, results, executed, student=HOSTILE)
+    page = render_feedback(week, GradingResult.from_json(results), executed, student=HOSTILE)
 
     assert "<script" not in page and "<svg" not in page
     # student (title, text), test name, message, note, what was not run
@@ -92,7 +94,7 @@ def test_student_text_is_escaped_and_only_real_images_are_shown(tmp_path, week):
 
 
 def test_a_missing_or_unreadable_executed_notebook_still_gives_a_page(tmp_path, week):
-    results = {"tests": [], "extra_data": {}}
+    results = GradingResult("tiny", [])
     assert "did not run" in render_feedback(week, results, tmp_path / "none.ipynb", student="a")
     bad = tmp_path / "bad.ipynb"
     bad.write_text("{not json")

@@ -241,7 +241,7 @@ def test_an_upload_with_its_bundle_is_graded_from_it_when_the_week_takes_bundles
     shutil.copyfile(executed / "correct" / "week1.bundle.zip", submission / "week1.bundle.zip")
 
     results = gradescope.run(gradescope_source(tmp_path, bundles=True), submission,
-                             tmp_path / "results")
+                             tmp_path / "results").to_json()
 
     validate(results)
     assert results["extra_data"]["mode"] == "bundle" and results["score"] == 18
@@ -254,7 +254,7 @@ def test_no_notebook_in_the_submission_gets_a_defined_result(tmp_path):
     submission.mkdir()
     (submission / "answers.py").write_text("print('hi')\n")
 
-    results = gradescope.run(source, submission, tmp_path / "results")
+    results = gradescope.run(source, submission, tmp_path / "results").to_json()
 
     validate(results)
     assert results["score"] == 0

@@ -55,10 +55,10 @@ def test_buggy_check(oracle):
 '''
 
 
-def make_week(tmp_path, tests: str = TESTS) -> Week:
+def make_week(tmp_path, tests: str = TESTS, config: str = CONFIG) -> Week:
     folder = tmp_path / "tiny"
     (folder / "tests").mkdir(parents=True)
-    (folder / "week.toml").write_text(CONFIG)
+    (folder / "week.toml").write_text(config)
     (folder / "tests" / "test_tiny.py").write_text(textwrap.dedent(tests))
     return Week.load(folder)
 
@@ -91,10 +91,11 @@ def oracle():
 """
 
 
-def graded_in_process(pytester, tests: str, values: dict):
+def graded_in_process(pytester, tests: str, values: dict, *options: str,
+                      config: str = CONFIG):
     """The plugin grading ``tests`` in this process, the oracle a fake: (results.json or
     None, pytest's outcome)."""
-    week = make_week(pytester.path / "build", tests)
+    week = make_week(pytester.path / "build", tests, config)
     pytester.makeconftest(FAKE_ORACLE.format(values=values))
     # Not test_*.py: this session's assertion rewriting would rewrite it, and a check's
     # message would then carry pytest's explanation, which graded checks never have.
@@ -104,7 +105,7 @@ def graded_in_process(pytester, tests: str, values: dict):
         "-p", "autograder.grading.plugin", "-p", "no:cacheprovider", "--assert=plain",
         "-o", "python_files=checks_*.py", "checks_tiny.py",
         f"--ag-week={week.directory}", f"--ag-results={results}",
-        f"--ag-notebook={pytester.path / 'unused.ipynb'}")
+        f"--ag-notebook={pytester.path / 'unused.ipynb'}", *options)
     return (json.loads(results.read_text()) if results.exists() else None), outcome
 
 
@@ -125,10 +126,10 @@ def test_tiers_give_partial_credit_and_bugs_show_no_source(pytester):
 @pytest.mark.grading
 def test_a_value_that_is_not_plain_data_fails_cleanly(tmp_path):
     week = make_week(tmp_path)
-    results = grade_notebook(week, notebook(tmp_path, "score = object()"), tmp_path / "r.json")
-    tiers = [t for t in results["tests"] if "Score reaches" in t["name"]]
-    assert all(t["score"] == 0 and "`score` is a object, not plain data" in t["output"]
-               for t in tiers)
+    result = grade_notebook(week, notebook(tmp_path, "score = object()"), tmp_path / "r.json")
+    tiers = [c for c in result.checks if "Score reaches" in c.name]
+    assert tiers and all(c.score == 0 and "`score` is a object, not plain data" in c.output
+                         for c in tiers)
 
 
 def test_a_test_without_points_is_an_authoring_error(pytester):
@@ -141,7 +142,7 @@ def test_a_test_without_points_is_an_authoring_error(pytester):
     week = Week.load(pytester.path / "build" / "tiny")
     finished = finish_results(week, pytester.path / "results.json",
                               f"the grader exited with code {int(outcome.ret)}", 0.0)
-    assert finished["tests"][0]["output"] == "not graded: the grader exited with code 4"
+    assert finished.checks[0].output == "not graded: the grader exited with code 4"
 
 
 MEASURING_TESTS = '''
@@ -174,6 +175,27 @@ def test_measured_figures_are_reported_whether_the_check_passes_or_not(pytester,
         {"label": "parameters", "value": 1234.0, "threshold": None}]
 
 
+TWO_QUESTIONS = TESTS + '''
+
+@pytest.mark.question("q2")
+@pytest.mark.points(1)
+def test_label(oracle):
+    """The label is given"""
+'''
+
+
+def test_visibility_is_set_per_question_as_results_are_made(pytester):
+    """Gradescope's settings give a default and exceptions per question; the plugin writes
+    them into results.json itself, so nothing patches the file afterwards."""
+    config = CONFIG.replace("[thresholds]",
+                            '[questions.q2]\ntitle = "A label"\ncells = ["q2"]\n[thresholds]')
+    results, _ = graded_in_process(pytester, TWO_QUESTIONS, {"score": 0.45},
+                                   "--ag-visibility=after_due_date,q2=visible", config=config)
+    seen = {t["name"]: t["visibility"] for t in results["tests"]}
+    assert seen["q2 (A label): The label is given"] == "visible"
+    assert {v for n, v in seen.items() if n.startswith("q1 ")} == {"after_due_date"}
+
+
 SILENT_PROBE = '''
 score = 0.45
 import time
@@ -193,11 +215,11 @@ def test_a_probe_that_never_answers_costs_one_timeout(tmp_path):
                                                  "total_time = 120\nrequest_timeout = 10"))
     week = Week.load(folder)
     started = time.monotonic()
-    results = grade_notebook(week, notebook(tmp_path, SILENT_PROBE), tmp_path / "r.json")
+    result = grade_notebook(week, notebook(tmp_path, SILENT_PROBE), tmp_path / "r.json")
     seconds = time.monotonic() - started
-    tiers = [t for t in results["tests"] if "Score reaches" in t["name"]]
-    assert all(t["score"] == 0 and "did not answer a request within 10 s" in t["output"]
-               for t in tiers), tiers
+    tiers = [c for c in result.checks if "Score reaches" in c.name]
+    assert tiers and all(c.score == 0 and "did not answer a request within 10 s" in c.output
+                         for c in tiers), tiers
     # Two values are exported: one timeout, not two (and not one per check).
     assert seconds < 10 + 40, seconds
 
@@ -226,11 +248,11 @@ def test_a_cell_that_breaks_the_kernels_channel_costs_only_itself(tmp_path):
     path = tmp_path / "tiny.ipynb"
     nbformat.write(new_notebook(cells=[answer, new_code_cell(WRITE_INTO_EVERY_DESCRIPTOR)]), path)
     started = time.monotonic()
-    results = grade_notebook(Week.load(folder), path, tmp_path / "r.json")
+    result = grade_notebook(Week.load(folder), path, tmp_path / "r.json")
     seconds = time.monotonic() - started
-    tiers = [t["score"] for t in results["tests"] if "Score reaches" in t["name"]]
-    assert tiers == [1, 1, 0], results["tests"]
-    execution = results["extra_data"]["execution"]
+    tiers = [c.score for c in result.checks if "Score reaches" in c.name]
+    assert tiers == [1, 1, 0], result.checks
+    execution = result.extra["execution"]
     assert execution["restarts"] == 1
     assert any(c["status"] == "skipped" and "broke the kernel's connection" in c["message"]
                for c in execution["cells"])

@@ -162,7 +162,7 @@ def graded_with_limits(week1, tmp_path_factory):
         nbformat.write(nb, folder / name / f"{name}.ipynb")
         results = grade_notebook(week, folder / name / f"{name}.ipynb",
                                  folder / name / "results.json", log=folder / name / "grader.log")
-        return results, (folder / name / "executed.ipynb").read_text()
+        return results.to_json(), (folder / name / "executed.ipynb").read_text()
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(zip(cases, pool.map(grade, cases)))

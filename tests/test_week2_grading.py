@@ -66,7 +66,7 @@ def test_wrong_sample_says_why(graded):
 @pytest.mark.grading
 def test_unanswered_release_scores_zero_with_a_message_per_question(week2, tmp_path):
     results = grade_notebook(week2, ROOT / "release/week2/week2.ipynb",
-                             tmp_path / "results.json", log=tmp_path / "grader.log")
+                             tmp_path / "results.json", log=tmp_path / "grader.log").to_json()
     assert results["score"] == 0 and len(results["tests"]) == 16
     for question in ("q1", "q2", "q3"):
         assert "is not answered yet" in outputs(results, question)

@@ -42,7 +42,7 @@ from autograder.grading.bundle import (MAX_BUNDLE_BYTES, BundleRefused, code_dig
 from autograder.grading.cleanroom import CleanRooms, WarmKernels, own_classes
 from autograder.grading.export import Export, export
 from autograder.grading.oracle import Oracle
-from autograder.grading.results import ResultsFile, TestResult
+from autograder.grading.results import CheckResult, GradingResult, write_results
 from autograder.grading.runner import NO_BUNDLE
 from autograder.sandbox.execute import ExecutionReport
 from autograder.sandbox.isolation import detect
@@ -64,7 +64,8 @@ def pytest_addoption(parser):
     group.addoption("--ag-week", help="the week's build directory (holds week.toml)")
     group.addoption("--ag-results", help="where to write results.json")
     group.addoption("--ag-visibility", default="visible",
-                    help="Gradescope visibility of the tests' results")
+                    help="Gradescope visibility of the tests' results: VISIBILITY, or "
+                         "VISIBILITY,q1=VISIBILITY,... to set some questions apart")
     group.addoption("--ag-bundle", help="the bundle handed in with the notebook: grade from "
                                         "it when it matches, else execute the notebook")
 
@@ -277,8 +278,8 @@ class GradingRecorder:
     def __init__(self, config):
         self.config = config
         self.week = Week.load(Path(config.getoption("--ag-week")))
-        self.results = ResultsFile(Path(config.getoption("--ag-results")))
-        self.tests: dict[str, TestResult] = {}
+        self.results_path = Path(config.getoption("--ag-results"))
+        self.checks: dict[str, CheckResult] = {}
         self.execution = None
         self.not_run: list[str] = []  # student code left out by the alignment
         self.missing_answers: dict[str, str] = {}  # question -> its deleted answer cells
@@ -292,7 +293,8 @@ class GradingRecorder:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
-        visibility = config.getoption("--ag-visibility")
+        default, *apart = config.getoption("--ag-visibility").split(",")
+        visibility = dict(part.split("=", 1) for part in apart)
         for item in items:
             points = item.get_closest_marker("points")
             question = item.get_closest_marker("question")
@@ -301,26 +303,27 @@ class GradingRecorder:
                     f"{item.nodeid}: every graded test needs @pytest.mark.points(n) and "
                     f"@pytest.mark.question(id) with an id from week.toml")
             qid = question.args[0]
-            self.tests[item.nodeid] = TestResult(
-                name=f"{qid} ({self.week.questions[qid].title}): {_title(item, qid)}",
-                question=qid, max_score=float(points.args[0]), visibility=visibility)
+            self.checks[item.nodeid] = CheckResult(
+                question=qid, check=_title(item, qid), max_score=float(points.args[0]),
+                question_title=self.week.questions[qid].title,
+                visibility=visibility.get(qid, default))
         self.write(final=False)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
         report = outcome.get_result()
-        result = self.tests.get(item.nodeid)
-        if result is None:
+        check = self.checks.get(item.nodeid)
+        if check is None:
             return
         if report.when == "call":
             for name, figure in item.user_properties:
                 if name == MEASURED:
-                    result.measure(**figure)
+                    check.measure(**figure)
         if report.when == "call" and report.passed:
-            result.passed()
+            check.passed()
         elif report.failed or (report.when == "setup" and report.skipped):
-            result.failed(self.message(call, result.question))
+            check.failed(self.message(call, check.question))
         if report.when == "teardown":
             self.write(final=False)
 
@@ -342,7 +345,7 @@ class GradingRecorder:
         return text
 
     def pytest_sessionfinish(self, session):
-        folder = self.results.path.parent
+        folder = self.results_path.parent
         if self.bundle is not None:
             folder.joinpath(self.week.name + BUNDLE_SUFFIX).write_bytes(self.bundle)
         if self.ran is not None:
@@ -374,8 +377,9 @@ class GradingRecorder:
             extra["mode"] = self.mode
         if self.bundle_note:
             extra["bundle_not_used"] = self.bundle_note
-        self.results.write(self.week, list(self.tests.values()),
-                           seconds=time.monotonic() - self.started, extra=extra)
+        write_results(self.results_path, GradingResult.of(
+            self.week, list(self.checks.values()), seconds=time.monotonic() - self.started,
+            extra=extra))
 
 
 def _with_open_figures(nb, images: list[bytes]):

@@ -4,6 +4,11 @@ results.json follows Gradescope's autograder specification: a top-level
 ``score`` and ``tests[]`` with ``name``, ``score``, ``max_score``, ``status``,
 ``output`` and ``visibility``. Our own details (question ids, what happened to
 each cell, the sandbox used) go in the spec's ``extra_data`` fields.
+
+``GradingResult`` (one submission) and ``CheckResult`` (one check) are the one model of
+it: the plugin builds them, ``write_results`` is the one writer of results.json and
+``read_results`` the one reader; batch, feedback, ``check``, Gradescope, the compiler and
+the audit use them, never the JSON.
 """
 
 from __future__ import annotations
@@ -22,22 +27,35 @@ NOT_RUN = "not run: grading stopped before this check"
 
 
 @dataclass
-class TestResult:
-    name: str
-    question: str
+class CheckResult:
+    """One check's outcome: a test of Gradescope's ``tests[]``."""
+
+    question: str  # the question id from week.toml ("-" for the "grading" entry)
+    check: str  # what the check asserts: its docstring's first line
     max_score: float
+    question_title: str = ""
     visibility: str = "visible"
     status: str = "failed"
     score: float = 0.0
     output: str = NOT_RUN
     # What the check measured (an accuracy, a parameter count ...): shown to the
     # student whether the check passed or not, and kept in extra_data for tools
-    # such as the benchmarks. Filled through the plugin's ``measure`` fixture.
-    measured: list = field(default_factory=list)
+    # such as the audit and the benchmarks. Filled through the plugin's ``measure``.
+    measured: list[dict] = field(default_factory=list)
+    # Gradescope's test name, "q1 (title): check". Gradescope's history and rubrics key
+    # on it, so it never changes for a check; given only for the "grading" entry.
+    name: str = ""
+
+    def __post_init__(self):
+        self.name = self.name or f"{self.question} ({self.question_title}): {self.check}"
 
     def measure(self, label: str, value: float, threshold: float | None, text: str) -> None:
         self.measured.append({"label": label, "value": value, "threshold": threshold,
                               "text": text})
+
+    def figures(self) -> dict[str, float]:
+        """What the check measured, by label."""
+        return {m["label"]: m["value"] for m in self.measured}
 
     def passed(self) -> None:
         self.status, self.score, self.output = "passed", self.max_score, ""
@@ -48,14 +66,123 @@ class TestResult:
             self.status, self.score, self.output = "failed", 0.0, message
 
     def to_json(self) -> dict:
-        notes = [m["text"] for m in self.measured if m["text"] not in self.output]
-        extra = {"question": self.question}
+        # A measured figure's sentence joins the output once (read back, it is there).
+        notes = [m["text"] for m in self.measured if m.get("text") and m["text"] not in self.output]
+        extra = {"question": self.question, "check": self.check}
         if self.measured:
             extra["measured"] = [{k: m[k] for k in ("label", "value", "threshold")}
                                  for m in self.measured]
         return {"name": self.name, "score": self.score, "max_score": self.max_score,
                 "status": self.status, "output": "\n".join(filter(None, [self.output, *notes])),
                 "visibility": self.visibility, "extra_data": extra}
+
+    @classmethod
+    def from_json(cls, data: dict) -> CheckResult:
+        extra = data.get("extra_data") or {}
+        measured = [{"label": str(m["label"]), "value": float(m["value"]),
+                     "threshold": m.get("threshold")} for m in extra.get("measured", [])]
+        # Results written before "check" was kept show the whole name.
+        return cls(question=str(extra.get("question", "-")),
+                   check=str(extra.get("check", data["name"])),
+                   max_score=float(data["max_score"]), name=str(data["name"]),
+                   visibility=str(data.get("visibility", "visible")),
+                   status=str(data.get("status", "failed")), score=float(data["score"]),
+                   output=str(data.get("output", "")), measured=measured)
+
+
+@dataclass
+class GradingResult:
+    """One submission's grading: Gradescope's results.json, and our details in ``extra``
+    (its ``extra_data``: the execution record, the mode, the note, timings ...)."""
+
+    week: str
+    checks: list[CheckResult]
+    output: str = ""
+    execution_time: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return sum(c.score for c in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.max_score for c in self.checks)
+
+    @property
+    def final(self) -> bool:
+        """Whether the grading finished writing it (a killed grading leaves final false)."""
+        return self.extra.get("final") is True
+
+    @property
+    def note(self) -> str:
+        return str(self.extra.get("note", ""))
+
+    @property
+    def mode(self) -> str:
+        return str(self.extra.get("mode", ""))
+
+    def question_scores(self, *, shown_only: bool = False) -> dict[str, tuple[float, float]]:
+        """Question id -> (points, out of); ``shown_only`` leaves out hidden checks."""
+        scores: dict[str, tuple[float, float]] = {}
+        for check in self.checks:
+            if shown_only and check.visibility == "hidden":
+                continue
+            got, out_of = scores.get(check.question, (0.0, 0.0))
+            scores[check.question] = (got + check.score, out_of + check.max_score)
+        return scores
+
+    @classmethod
+    def of(cls, week, checks: list[CheckResult], *, seconds: float,
+           extra: dict) -> GradingResult:
+        """The result of grading ``week``'s checks, with the summary Gradescope shows."""
+        result = cls(week.name, checks, execution_time=round(seconds, 1), extra=extra)
+        lines = [f"{week.title}: {result.score:g} / {result.max_score:g} points"]
+        scores = result.question_scores()
+        for qid, question in week.questions.items():
+            got, out_of = scores.get(qid, (0.0, 0.0))
+            lines.append(f"  {qid} {question.title}: {got:g} / {out_of:g}")
+        # Student code the grader did not run (outside the answer cells, or an edited
+        # given cell): the student must learn it from the result, not guess it.
+        lines += [f"Not run: {note}" for note in extra.get("not_run", [])]
+        result.output = "\n".join(lines)
+        return result
+
+    @classmethod
+    def not_graded(cls, week: str, title: str, reason: str,
+                   seconds: float = 0.0) -> GradingResult:
+        """A submission no check could run for, saying why."""
+        check = CheckResult(question="-", check="grading", max_score=0.0, name="grading",
+                            output=f"not graded: {reason}")
+        return cls(week, [check], output=f"{title}: not graded: {reason}",
+                   execution_time=round(seconds, 1))
+
+    def to_json(self) -> dict:
+        return {"score": self.score, "execution_time": self.execution_time,
+                "output": self.output, "stdout_visibility": "hidden",
+                "tests": [c.to_json() for c in self.checks],
+                "extra_data": {"week": self.week, **self.extra}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> GradingResult:
+        """Raises KeyError, TypeError or ValueError when ``data`` is not a results.json."""
+        extra = dict(data.get("extra_data") or {})
+        return cls(str(extra.pop("week", "")), [CheckResult.from_json(t) for t in data["tests"]],
+                   output=str(data.get("output", "")),
+                   execution_time=float(data.get("execution_time", 0.0)), extra=extra)
+
+
+def write_results(path: Path, result: GradingResult) -> None:
+    """results.json, atomically: the one writer."""
+    write_atomically(path, json.dumps(result.to_json(), indent=1) + "\n")
+
+
+def read_results(path: Path) -> GradingResult | None:
+    """results.json as written by ``write_results``; None if missing or not one."""
+    try:
+        return GradingResult.from_json(json.loads(Path(path).read_text()))
+    except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def write_atomically(path: Path, content: str | bytes) -> None:
@@ -81,60 +208,7 @@ def write_atomically_with(path: Path, write: Callable[[BinaryIO], object]) -> No
         raise
 
 
-class ResultsFile:
-    def __init__(self, path: Path):
-        self.path = path
-
-    def write(self, week, tests: list[TestResult], *, seconds: float, extra: dict) -> dict:
-        data = results_json(week, tests, seconds=seconds, extra=extra)
-        write_atomically(self.path, json.dumps(data, indent=1) + "\n")
-        return data
-
-
-def results_json(week, tests: list[TestResult], *, seconds: float, extra: dict) -> dict:
-    score = sum(t.score for t in tests)
-    total = sum(t.max_score for t in tests)
-    lines = [f"{week.title}: {score:g} / {total:g} points"]
-    for qid, question in week.questions.items():
-        mine = [t for t in tests if t.question == qid]
-        got = sum(t.score for t in mine)
-        out_of = sum(t.max_score for t in mine)
-        lines.append(f"  {qid} {question.title}: {got:g} / {out_of:g}")
-    # Student code the grader did not run (outside the answer cells, or an edited
-    # given cell): the student must learn it from the result, not guess it.
-    lines += [f"Not run: {note}" for note in extra.get("not_run", [])]
-    return {
-        "score": score,
-        "execution_time": round(seconds, 1),
-        "output": "\n".join(lines),
-        "stdout_visibility": "hidden",
-        "tests": [t.to_json() for t in tests],
-        "extra_data": {"week": week.name, **extra},
-    }
-
-
-def question_scores(results: dict) -> dict[str, tuple[float, float]]:
-    scores: dict[str, list[float]] = {}
-    for test in results.get("tests", []):
-        qid = test.get("extra_data", {}).get("question", "?")
-        got, out_of = scores.setdefault(qid, [0.0, 0.0])
-        scores[qid] = [got + test["score"], out_of + test["max_score"]]
-    return {q: (s[0], s[1]) for q, s in scores.items()}
-
-
-def not_graded(week: str, title: str, reason: str, seconds: float = 0.0) -> dict:
-    """The results.json of a submission no check could run for, saying why."""
-    return {
-        "score": 0.0, "execution_time": round(seconds, 1),
-        "output": f"{title}: not graded: {reason}",
-        "tests": [{"name": "grading", "score": 0.0, "max_score": 0.0, "status": "failed",
-                   "output": f"not graded: {reason}", "visibility": "visible",
-                   "extra_data": {"question": "-"}}],
-        "extra_data": {"week": week},
-    }
-
-
-def gradebook_csv(week, graded: dict[str, dict],
+def gradebook_csv(week, graded: dict[str, GradingResult],
                   students: dict[str, tuple[str, str]] | None = None) -> str:
     """One row per submission, one column per question, then the total (and, when
     ``students`` maps submissions to (name, email), who submitted it)."""
@@ -145,17 +219,14 @@ def gradebook_csv(week, graded: dict[str, dict],
     # mode: graded from the bundle handed in or by execution; audit: audit.py's outcome
     writer.writerow(["submission", *week.questions, "total", "max", *identity, "provenance",
                      "mode", "audit"])
-    for name, results in sorted(graded.items()):
-        per_question = question_scores(results)
-        total = sum(got for got, _ in per_question.values())
-        out_of = sum(most for _, most in per_question.values())
+    for name, result in sorted(graded.items()):
+        per_question = result.question_scores()
         who = list(students.get(name, ("", ""))) if students is not None else []
-        extra = results.get("extra_data", {})
-        flagged = "; ".join(extra.get("provenance", []))
+        flagged = "; ".join(result.extra.get("provenance", []))
         writer.writerow([name, *(f"{per_question.get(q, (0, 0))[0]:g}" for q in week.questions),
-                         f"{total:g}", f"{out_of:g}", *(_spreadsheet_safe(w) for w in who),
-                         _spreadsheet_safe(flagged), extra.get("mode", ""),
-                         extra.get("audit", "")])
+                         f"{result.score:g}", f"{result.max_score:g}",
+                         *(_spreadsheet_safe(w) for w in who), _spreadsheet_safe(flagged),
+                         result.mode, result.extra.get("audit", "")])
     return buffer.getvalue()
 
 
@@ -164,17 +235,15 @@ def _spreadsheet_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def summary_table(week, graded: dict[str, dict]) -> str:
+def summary_table(week, graded: dict[str, GradingResult]) -> str:
     questions = list(week.questions)
     header = ["submission", *questions, "total", "notes"]
     rows = []
-    for name, results in sorted(graded.items()):
-        per_question = question_scores(results)
-        total = sum(got for got, _ in per_question.values())
-        out_of = sum(most for _, most in per_question.values())
-        notes = results.get("extra_data", {}).get("note", "")
+    for name, result in sorted(graded.items()):
+        per_question = result.question_scores()
         rows.append([name, *(f"{per_question.get(q, (0, 0))[0]:g}/{per_question.get(q, (0, 0))[1]:g}"
-                             for q in questions), f"{total:g}/{out_of:g}", notes])
+                             for q in questions), f"{result.score:g}/{result.max_score:g}",
+                     result.note])
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
              for row in [header, *rows]]
@@ -192,12 +261,12 @@ def bucket_labels() -> list[str]:
         f"{(BUCKETS - 1) * step}-100%"]
 
 
-def class_summary(week, graded: dict[str, dict]) -> list[dict]:
+def class_summary(week, graded: dict[str, GradingResult]) -> list[dict]:
     """Per question, then the total: points, count, mean, min, median, max, and how
     many submissions fall in each 20 % bucket of the points (full marks in the last)."""
     if not graded:
         return []
-    per_submission = [question_scores(results) for results in graded.values()]
+    per_submission = [result.question_scores() for result in graded.values()]
     rows = []
     for qid in [*week.questions, "total"]:
         if qid == "total":

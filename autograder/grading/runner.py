@@ -9,15 +9,15 @@ is a single failed entry saying why.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Mapping
 
-from autograder.grading.results import NOT_RUN, not_graded, write_atomically
+from autograder.grading.results import NOT_RUN, GradingResult, read_results, write_results
 from autograder.weeks import Week
 
 NO_BUNDLE = ""  # grading from bundles, and this submission handed in none
@@ -28,9 +28,11 @@ GRADING_MARGIN = 300.0
 
 def grade_notebook(week: Week, notebook: Path, results_path: Path, *,
                    tests: Path | None = None, log: Path | None = None,
-                   bundle: Path | str | None = None, visibility: str = "visible") -> dict:
+                   bundle: Path | str | None = None, visibility: str = "visible",
+                   question_visibility: Mapping[str, str] | None = None) -> GradingResult:
     """``bundle``: the one handed in with the notebook, graded from when it matches;
-    ``NO_BUNDLE`` when one was asked for and none came (grader.log says so)."""
+    ``NO_BUNDLE`` when one was asked for and none came (grader.log says so).
+    ``visibility``: Gradescope's, for every check but those of ``question_visibility``."""
     tests = tests or week.directory / "tests"
     results_path.unlink(missing_ok=True)
     command = [
@@ -39,7 +41,8 @@ def grade_notebook(week: Week, notebook: Path, results_path: Path, *,
         "--assert=plain", "-q", "--no-header", "--rootdir", str(tests),
         f"--ag-notebook={notebook}", f"--ag-week={week.directory}",
         f"--ag-results={results_path}",
-        f"--ag-visibility={visibility}",
+        "--ag-visibility=" + ",".join([visibility, *(f"{q}={v}" for q, v in
+                                                     (question_visibility or {}).items())]),
         *([f"--ag-bundle={bundle}"] if bundle is not None else []),
     ]
     limit = week.limits.total_time + GRADING_MARGIN
@@ -62,24 +65,20 @@ def grade_notebook(week: Week, notebook: Path, results_path: Path, *,
     return finish_results(week, results_path, stop, time.monotonic() - started)
 
 
-def finish_results(week: Week, results_path: Path, stop: str | None, seconds: float) -> dict:
+def finish_results(week: Week, results_path: Path, stop: str | None,
+                   seconds: float) -> GradingResult:
     """Make sure a complete results.json exists; return it."""
-    try:
-        results = json.loads(results_path.read_text())
-        complete = results.get("extra_data", {}).get("final") is True
-    except (FileNotFoundError, json.JSONDecodeError):
-        results, complete = None, False
-    if results is not None and not results.get("tests"):
-        results = None  # nothing was collected: say why instead of an empty result
-    if results is not None and complete and stop is None:
-        return results
+    result = read_results(results_path)
+    if result is not None and not result.checks:
+        result = None  # nothing was collected: say why instead of an empty result
+    if result is not None and result.final and stop is None:
+        return result
     reason = stop or "the grader stopped unexpectedly"
-    if results is None:
-        results = not_graded(week.name, week.title, reason, seconds)
-    for test in results.get("tests", []):
-        if test.get("output") == NOT_RUN:
-            test["output"] = f"not run: {reason}"
-    results["score"] = sum(t["score"] for t in results.get("tests", []))
-    results.setdefault("extra_data", {}).update(final=True, note=reason)
-    write_atomically(results_path, json.dumps(results, indent=1) + "\n")
-    return results
+    if result is None:
+        result = GradingResult.not_graded(week.name, week.title, reason, seconds)
+    for check in result.checks:
+        if check.output == NOT_RUN:
+            check.output = f"not run: {reason}"
+    result.extra.update(final=True, note=reason)
+    write_results(results_path, result)
+    return result
