@@ -8,12 +8,19 @@ to write anything if
 
 * a line of a reference solution or of a hidden test would reach release/, or
 * the reference notebook does not pass every hidden and public check.
+
+It also writes ``assignments/<week>/manifest.json`` (``weeks.Manifest``): the checks and
+their points, collected from the tests, the answer cells of each question, and the
+Gradescope timeout and memory the week's ``[limits]`` need.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,8 +29,9 @@ from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
 
 from autograder.errors import CompileError
 from autograder.grading.bundle import given_cells
+from autograder.grading.results import CheckResult, read_results
 from autograder.grading.runner import grade_notebook
-from autograder.weeks import CONFIG_NAME, Course, Week
+from autograder.weeks import CONFIG_NAME, MANIFEST_NAME, Course, Manifest, Week
 
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 
@@ -42,6 +50,7 @@ def compile_week(course: Course, name: str, *, verify: bool = True, log=print) -
         build = Path(scratch) / "build"
         _write_release(source, week, nb, release)
         _write_build(source, build, release / week.notebook)
+        _write_manifest(Week.load(build), name)
         _check_no_leaks(source, nb, release, name)
         if verify:
             log(f"{name}: running the reference solution against every check ...")
@@ -101,6 +110,36 @@ def _write_build(source: Path, build: Path, released: Path) -> None:
     shutil.copyfile(released, build / Week.RELEASE_COPY)
     _copy_python_files(source / "tests", build / "tests")
     _copy_python_files(source / "checks", build / "tests" / "public")
+
+
+def _write_manifest(week: Week, name: str) -> None:
+    from autograder.gradescope import gradescope_limits
+
+    cells = {cell: question.id for question in week.questions.values()
+             for cell in question.cells}
+    checks = tuple({"question": c.question, "name": c.name, "points": c.max_score}
+                   for c in collect_checks(week, name))
+    timeout, memory_mb = gradescope_limits(week)
+    manifest = Manifest(week.name, cells, checks, timeout=timeout, memory_mb=memory_mb)
+    (week.directory / MANIFEST_NAME).write_text(manifest.to_json())
+
+
+def collect_checks(week: Week, name: str) -> list[CheckResult]:
+    """The week's checks with their points, by collecting its tests (nothing runs)."""
+    with tempfile.TemporaryDirectory(prefix="ag-collect-") as scratch:
+        results = Path(scratch) / "results.json"
+        tests = week.directory / "tests"
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", str(tests), "--collect-only", "-q",
+             "-p", "autograder.grading.plugin", "-p", "no:cacheprovider",
+             "--rootdir", str(tests), "--ag-notebook=/nonexistent.ipynb",
+             f"--ag-week={week.directory}", f"--ag-results={results}"],
+            capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        collected = read_results(results) if done.returncode == 0 else None
+        if collected is None:
+            raise CompileError(name, f"its checks cannot be collected:\n"
+                                     f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        return collected.checks
 
 
 def _copy_python_files(source: Path, target: Path) -> None:

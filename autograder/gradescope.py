@@ -1,7 +1,8 @@
 """Gradescope: the autograder zip, the manual-Docker image, and the grader it runs.
 
-``autograder gradescope WEEK`` reads the week's section of ``gradescope.yml`` (points,
-visibility, timeout, memory, CPUs), checks it against the compiled week, and writes
+``autograder gradescope WEEK`` reads the week's choices in ``gradescope.yml`` (visibility,
+CPUs, bundles) and what the compiler derived for it (``assignments/<week>/manifest.json``:
+points, timeout, memory), checks them against the compiled week, and writes
 ``<week>-gradescope.zip`` in Gradescope's autograder format
 (https://gradescope-autograders.readthedocs.io/en/latest/specs/)::
 
@@ -40,10 +41,10 @@ from pathlib import Path
 import yaml
 
 from autograder.errors import AutograderError, ConfigError
-from autograder.grading.results import GradingResult, read_results, write_results
+from autograder.grading.results import GradingResult, write_results
 from autograder.grading.runner import GRADING_MARGIN, NO_BUNDLE, finish_results, grade_notebook
 from autograder.submissions import bundle_beside
-from autograder.weeks import Course, Week
+from autograder.weeks import Course, Manifest, Week
 
 CONFIG_FILE = "gradescope.yml"
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
@@ -54,93 +55,67 @@ SETTINGS_FILE = "gradescope.json"
 @dataclass(frozen=True)
 class Settings:
     week: str
+    # Derived by the compiler (manifest.json):
     points: float
+    timeout: int  # s, Gradescope's autograder timeout
+    memory_mb: int
+    # Chosen in gradescope.yml:
     visibility: str = "after_due_date"
     questions: dict[str, str] = field(default_factory=dict)  # question id -> visibility
-    timeout: int = 1200
-    memory_mb: int = 4096
     cpus: float = 2.0
     bundles: bool = False  # grade from the bundle uploaded with the notebook, when it matches
 
-    def visibility_of(self, question: str) -> str:
-        return self.questions.get(question, self.visibility)
-
 
 def load_settings(course: Course, week: str) -> Settings:
-    """The week's section of gradescope.yml, over its ``defaults``; checked for typos."""
+    """The week's choices in gradescope.yml (its section over ``defaults``; a week without
+    a section takes the defaults), checked for typos, and what the compiler derived for the
+    week (manifest.json): its points, the timeout and memory its ``[limits]`` need."""
     path = course.root / CONFIG_FILE
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path} does not exist (it holds each week's Gradescope "
-                         "points, visibility, timeout, memory and CPUs)") from None
+                         "visibility, CPUs and whether bundles are taken)") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    if week not in raw:
-        raise ConfigError(f"{path} has no section for {week} (it has: "
-                         f"{', '.join(k for k in raw if k != 'defaults') or 'none'})")
-    values = {**(raw.get("defaults") or {}), **(raw[week] or {})}
-    known = {"points", "visibility", "questions", "timeout", "memory_mb", "cpus", "bundles"}
-    problems = [f"unknown setting {key!r} (known: {', '.join(sorted(known))})"
-                for key in values if key not in known]
-    if "points" not in values:
-        problems.append("`points` is missing")
+    values = {**(raw.get("defaults") or {}), **(raw.get(week) or {})}
+    known = {"visibility", "questions", "cpus", "bundles"}
+    derived = {"points", "timeout", "memory_mb"}
+    problems = [f"{key!r} is derived by `autograder compile` (assignments/{week}/"
+                "manifest.json); remove it" for key in values if key in derived]
+    problems += [f"unknown setting {key!r} (known: {', '.join(sorted(known))})"
+                 for key in values if key not in known | derived]
     for where, value in [("visibility", values.get("visibility", "after_due_date")),
                          *((f"questions.{q}", v) for q, v in (values.get("questions") or {}).items())]:
         if value not in VISIBILITIES:
             problems.append(f"{where} is {value!r}; use one of {', '.join(VISIBILITIES)}")
-    for key in ("points", "timeout", "memory_mb", "cpus"):
-        if key in values and not (isinstance(values[key], (int, float)) and values[key] > 0):
-            problems.append(f"{key} must be a positive number, not {values[key]!r}")
+    if "cpus" in values and not (isinstance(values["cpus"], (int, float)) and values["cpus"] > 0):
+        problems.append(f"cpus must be a positive number, not {values['cpus']!r}")
     if not isinstance(values.get("bundles", False), bool):
         problems.append(f"bundles must be true or false, not {values['bundles']!r}")
     if problems:
         raise ConfigError(f"{path} [{week}]: " + "; ".join(problems))
+    manifest = Manifest.load(course.built_week(week))
     values["questions"] = dict(values.get("questions") or {})
-    return Settings(week=week, **values)
+    return Settings(week=week, points=manifest.total, timeout=manifest.timeout,
+                    memory_mb=manifest.memory_mb, **values)
+
+
+def gradescope_limits(week: Week) -> tuple[int, int]:
+    """Gradescope's timeout (s) and memory (MB) for the week's ``[limits]``: the timeout
+    leaves our own hard stop (total_time + GRADING_MARGIN) and the container's start, so
+    results.json is always written before Gradescope kills the run; the memory holds the
+    student's kernel and the grader."""
+    from autograder.container import GRADER_MEMORY_MB
+
+    return (int(week.limits.total_time + GRADING_MARGIN + START_MARGIN),
+            int(week.limits.memory_mb + GRADER_MEMORY_MB))
 
 
 def check_settings(settings: Settings, week: Week) -> list[str]:
     """What in ``settings`` does not fit the compiled week (empty when all is well)."""
-    from autograder.container import GRADER_MEMORY_MB
-
-    problems = []
-    total = sum(max_scores(week))
-    if abs(total - settings.points) > 1e-9:
-        problems.append(f"points is {settings.points:g} but the week's checks are worth "
-                        f"{total:g}")
     unknown = sorted(set(settings.questions) - set(week.questions))
-    if unknown:
-        problems.append(f"questions {unknown} are not in {week.name}'s week.toml")
-    needed = week.limits.total_time + GRADING_MARGIN + START_MARGIN
-    if settings.timeout < needed:
-        problems.append(f"timeout {settings.timeout} s is shorter than the week's budget: "
-                        f"limits.total_time {week.limits.total_time:g} + {GRADING_MARGIN:g} + "
-                        f"{START_MARGIN} = {needed:g} s")
-    memory = week.limits.memory_mb + GRADER_MEMORY_MB
-    if settings.memory_mb < memory:
-        problems.append(f"memory_mb {settings.memory_mb} is less than the kernel's "
-                        f"limits.memory_mb {week.limits.memory_mb} + {GRADER_MEMORY_MB} for "
-                        "the grader")
-    return problems
-
-
-def max_scores(week: Week) -> list[float]:
-    """Each check's points, by collecting the week's tests (nothing runs)."""
-    with tempfile.TemporaryDirectory(prefix="ag-collect-") as scratch:
-        results = Path(scratch) / "results.json"
-        tests = week.directory / "tests"
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", str(tests), "--collect-only", "-q",
-             "-p", "autograder.grading.plugin", "-p", "no:cacheprovider",
-             "--rootdir", str(tests), "--ag-notebook=/nonexistent.ipynb",
-             f"--ag-week={week.directory}", f"--ag-results={results}"],
-            capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-        collected = read_results(results) if done.returncode == 0 else None
-        if collected is None:
-            raise ConfigError(f"cannot collect {week.name}'s checks:\n"
-                             f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
-        return [check.max_score for check in collected.checks]
+    return [f"questions {unknown} are not in {week.name}'s week.toml"] if unknown else []
 
 
 # -- the zip --------------------------------------------------------------------------

@@ -5,7 +5,8 @@ A course repository holds, per week::
     source/<week>/       instructor material: notebook with solutions, week.toml,
                          tests/ (hidden pytest checks), checks/ (public checks)
     release/<week>/      what students get (written by ``autograder compile``)
-    assignments/<week>/  the week's autograder build: config and every test
+    assignments/<week>/  the week's autograder build: config, every test, and
+                         manifest.json (what the compiler derives: see ``Manifest``)
 
 ``week.toml`` names the questions (with the nbgrader grade_ids of the cells that
 answer them), the thresholds hidden tests read, and the sandbox limits.
@@ -13,6 +14,7 @@ answer them), the thresholds hidden tests read, and the sandbox limits.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -25,6 +27,7 @@ from autograder.errors import ConfigError
 from autograder.sandbox.limits import Limits
 
 CONFIG_NAME = "week.toml"
+MANIFEST_NAME = "manifest.json"
 
 
 def course_root() -> Path:
@@ -160,6 +163,50 @@ class Week:
                     f"{missing} of the released notebook): answer in the released notebook's "
                     "cells instead of deleting or re-creating them")
         return messages
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What ``autograder compile`` derives for a week (``assignments/<week>/manifest.json``),
+    so that nothing else repeats it: which question each answer cell belongs to, the
+    checks and their points (collected from the tests), and the Gradescope timeout and
+    memory that the week's ``[limits]`` need."""
+
+    week: str
+    cells: dict[str, str]  # nbgrader grade_id -> question
+    checks: tuple[dict, ...]  # {"question", "name", "points"}, in the order they run
+    timeout: int  # s: Gradescope's autograder timeout
+    memory_mb: int  # Gradescope's container memory
+
+    @property
+    def points(self) -> dict[str, float]:
+        """Points per question."""
+        points: dict[str, float] = {}
+        for check in self.checks:
+            points[check["question"]] = points.get(check["question"], 0.0) + check["points"]
+        return points
+
+    @property
+    def total(self) -> float:
+        return sum(check["points"] for check in self.checks)
+
+    def to_json(self) -> str:
+        return json.dumps({"week": self.week, "cells": self.cells, "checks": list(self.checks),
+                           "points": self.points, "total": self.total,
+                           "gradescope": {"timeout": self.timeout,
+                                          "memory_mb": self.memory_mb}}, indent=1) + "\n"
+
+    @classmethod
+    def load(cls, week: Week) -> Manifest:
+        path = week.directory / MANIFEST_NAME
+        try:
+            data = json.loads(path.read_text())
+            return cls(week=data["week"], cells=data["cells"], checks=tuple(data["checks"]),
+                       timeout=data["gradescope"]["timeout"],
+                       memory_mb=data["gradescope"]["memory_mb"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ConfigError(f"{path} is missing or damaged ({error}); run `autograder "
+                              f"compile {week.name}`") from None
 
 
 class Course:

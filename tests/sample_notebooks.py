@@ -8,6 +8,8 @@ from typing import Callable
 
 import nbformat
 
+from autograder.weeks import Course, Manifest
+
 
 def grade_id(cell) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -42,3 +44,8 @@ def reference(week: str, root: Path):
     answers = {grade_id(c): c.source for c in source.cells
                if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
     return fill(root / "release" / week / f"{week}.ipynb", answers)
+
+
+def full_marks(week: str, root: Path | None = None) -> dict[str, float]:
+    """Each question's points, as the compiler derived them (assignments/<week>/manifest.json)."""
+    return Manifest.load(Course(root).built_week(week)).points

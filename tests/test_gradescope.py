@@ -40,14 +40,31 @@ def validate(results: dict) -> None:
 
 
 # -- settings and the zip (no Docker) ----------------------------------------------------
-def test_every_compiled_week_in_gradescope_yml_matches_its_checks():
-    """points = the sum of the checks' points, timeout and memory fit the week's budgets."""
+def test_every_compiled_week_has_settings_derived_from_its_build():
+    """points = the sum of the checks' points; the timeout leaves the week's budget, our
+    hard stop and the start; the memory holds the kernel's budget and the grader."""
     course = Course(ROOT)
     compiled = [w for w in course.weeks() if (course.build(w) / "week.toml").exists()]
     assert "week1" in compiled
     for name in compiled:
+        week = course.built_week(name)
         settings = gradescope.load_settings(course, name)
-        assert gradescope.check_settings(settings, course.built_week(name)) == [], name
+        assert gradescope.check_settings(settings, week) == [], name
+        assert settings.points == sum(gradescope_points(week).values()), name
+        assert settings.timeout == week.limits.total_time + 300 + 60, name
+        assert settings.memory_mb == week.limits.memory_mb + 1024, name
+    assert gradescope.load_settings(course, "week3").bundles is True
+    assert gradescope.load_settings(course, "week1").visibility == "visible"
+
+
+def gradescope_points(week) -> dict[str, float]:
+    """Each question's points, from the checks' markers as the compiled tests hold them."""
+    from autograder.compiler import collect_checks
+
+    points: dict[str, float] = {}
+    for check in collect_checks(week, week.name):
+        points[check.question] = points.get(check.question, 0.0) + check.max_score
+    return points
 
 
 def test_settings_mistakes_are_named(tmp_path):
@@ -57,29 +74,29 @@ def test_settings_mistakes_are_named(tmp_path):
     with pytest.raises(ConfigError) as error:
         gradescope.load_settings(Course(tmp_path), "week1")
     message = str(error.value)
+    assert "'points' is derived by `autograder compile`" in message
     assert "unknown setting 'visibilty'" in message
     assert "questions.q1 is 'secret'" in message and "cpus must be a positive number" in message
     assert "bundles must be true or false, not 'sometimes'" in message
-    with pytest.raises(ConfigError, match="no section for week9"):
+    (tmp_path / "gradescope.yml").write_text("defaults:\n  cpus: 2\n")
+    with pytest.raises(ConfigError, match="week9 is not compiled"):
         gradescope.load_settings(Course(tmp_path), "week9")
 
 
 def test_settings_that_do_not_fit_the_week_are_refused():
     course = Course(ROOT)
     week = course.built_week("week1")
-    settings = dataclasses.replace(gradescope.load_settings(course, "week1"), points=20,
-                                   timeout=600, memory_mb=2048, questions={"q9": "hidden"})
-    problems = "\n".join(gradescope.check_settings(settings, week))
-    assert "points is 20 but the week's checks are worth 18" in problems
-    assert "timeout 600 s is shorter" in problems and "memory_mb 2048" in problems
-    assert "['q9']" in problems
+    settings = dataclasses.replace(gradescope.load_settings(course, "week1"),
+                                   questions={"q9": "hidden"})
+    assert gradescope.check_settings(settings, week) == [
+        "questions ['q9'] are not in week1's week.toml"]
 
 
 def test_the_zip_has_what_gradescope_needs_and_is_reproducible(tmp_path):
     first = subprocess.run([str(ROOT / ".venv/bin/autograder"), "gradescope", "week1",
                             "--out", str(tmp_path / "a")], capture_output=True, text=True, cwd=ROOT)
     assert first.returncode == 0, first.stderr
-    assert "total points 18" in first.stdout and "timeout 1200 s" in first.stdout
+    assert "total points 18" in first.stdout and "timeout 960 s" in first.stdout
     subprocess.run([str(ROOT / ".venv/bin/autograder"), "gradescope", "week1",
                     "--out", str(tmp_path / "b")], check=True, capture_output=True, cwd=ROOT)
     archive = tmp_path / "a" / "week1-gradescope.zip"

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, by_question, failed, measured, outputs, results_of
+from sample_notebooks import full_marks
 from week2_submissions import SAMPLE_SUBMISSIONS, write_samples
 
 from autograder.compiler import compile_week
 from autograder.grading.runner import grade_notebook
 from autograder.weeks import Course
 
-FULL_MARKS = {"q1": 5, "q2": 5, "q3": 6}
+FULL_MARKS = full_marks("week2", ROOT)
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,10 @@ import re
 
 import pytest
 from conftest import ROOT, by_question, measured, outputs, results_of
+from sample_notebooks import full_marks
 from week3_submissions import SAMPLE_SUBMISSIONS, write_samples
 
-FULL_MARKS = {"q1": 5, "q2": 5, "q3": 4}
+FULL_MARKS = full_marks("week3", ROOT)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 import sample_notebooks
-from sample_notebooks import fill
+from sample_notebooks import fill, full_marks
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "source" / "week4"
@@ -89,7 +89,7 @@ def submission(answers: dict[str, str]) -> nbformat.NotebookNode:
     return fill(RELEASE, answers, keep_given=True)
 
 
-FULL_MARKS = {"q1": 7, "q2": 7, "q3": 7}
+FULL_MARKS = full_marks("week4", ROOT)
 # name -> (answers, points per question the answers deserve)
 SAMPLE_SUBMISSIONS = {
     "correct": (REFERENCE, FULL_MARKS),
