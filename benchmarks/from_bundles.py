@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/from_bundles.py                  # weeks 1 and 3, 20 each
     .venv/bin/python benchmarks/from_bundles.py --weeks week1 --copies 1   # a quick trial
-    (--jobs N, --local (no Docker), --no-otter, --audit FRACTION, --work DIR)
+    (--copies week1=5,week3=5, --jobs N, --local (no Docker), --no-otter, --audit FRACTION,
+     --work DIR)
 
 One run, one machine, the same number of workers everywhere. Per week:
 
@@ -266,11 +267,20 @@ def report(week: str, found: dict, args) -> None:
           f"{CLASS * per['executing'] / 60:.0f} min")
 
 
+def copies_of(text: str):
+    """--copies: "N" for every week, or "week1=5,week3=10"."""
+    if "=" not in text:
+        return lambda week: int(text)
+    per_week = {week: int(n) for week, n in (part.split("=") for part in text.split(","))}
+    return lambda week: per_week[week]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weeks", type=lambda text: text.split(","), default=["week1", "week3"])
-    parser.add_argument("--copies", type=int, help="copies of each sample (default: 20 "
-                                                   "submissions per week)")
+    parser.add_argument("--copies", type=copies_of, default=copies_of("week1=5,week3=10"),
+                        help="copies of each sample: N for every week, or e.g. week1=5,week3=5 "
+                             "(default week1=5,week3=10: 20 submissions per week)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--audit", type=float, default=0.1)
     parser.add_argument("--local", action="store_true", help="grade without Docker")
@@ -282,8 +292,7 @@ def main() -> None:
 
     work = args.work or Path(tempfile.mkdtemp(prefix="from-bundles-"))
     for week in args.weeks:  # each week's table as soon as it is measured
-        copies = args.copies or {"week1": 5, "week3": 10}[week]
-        report(week, run_week(week, copies, args, work / week), args)
+        report(week, run_week(week, args.copies(week), args, work / week), args)
         sys.stdout.flush()
     print(f"\nworking folder: {work}" if args.work else "")
     if not args.work:
