@@ -5,6 +5,8 @@ pytester and a fake oracle (seconds); what needs a real kernel, end to end."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 import time
 
@@ -257,3 +259,21 @@ def test_a_cell_that_breaks_the_kernels_channel_costs_only_itself(tmp_path):
     assert any(c["status"] == "skipped" and "broke the kernel's connection" in c["message"]
                for c in execution["cells"])
     assert seconds < 30 + 60, seconds
+
+
+# -- the grader's own start-up --------------------------------------------------------
+def test_reading_a_notebook_does_not_build_jsonschemas_iri_parser():
+    """Three processes read notebooks in every grading; jsonschema's optional IRI parser
+    cost each of them 1.3-1.6 s (a quarter of a week-1 grading from a bundle)."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, autograder.grading.plugin, nbformat; "
+         "print(sys.modules.get('rfc3987_syntax') is not None)"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "False"
+
+
+def test_notebooks_are_still_validated():
+    broken = new_notebook(cells=[new_code_cell("x = 1")])
+    del broken.cells[0]["outputs"]
+    with pytest.raises(nbformat.ValidationError):
+        nbformat.validate(broken)
