@@ -41,7 +41,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -72,10 +71,10 @@ def log(message: str) -> None:
 def samples(week: str) -> dict[str, nbformat.NotebookNode]:
     if week == "week1":
         return {name: week1_submissions.submission(answers)
-                for name, (answers, _) in week1_submissions.SAMPLE_SUBMISSIONS.items()}
+                for name, answers in week1_submissions.SAMPLE_SUBMISSIONS.items()}
     return {"reference": sample_notebooks.reference("week3", ROOT),
             **{name: week3_submissions.submission(answers)
-               for name, (answers, _) in week3_submissions.SAMPLE_SUBMISSIONS.items()}}
+               for name, answers in week3_submissions.SAMPLE_SUBMISSIONS.items()}}
 
 
 def write_submissions(week: str, copies: int, folder: Path) -> dict[str, str]:

@@ -66,6 +66,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+from sample_outcomes import expected_points  # noqa: E402
 from week1_submissions import SAMPLE_SUBMISSIONS, submission  # noqa: E402
 
 MASTER = ROOT / "benchmarks" / "otter_week1" / "week1.ipynb"
@@ -130,7 +131,7 @@ def write_submissions(names: list[tuple[str, str]], ours: Path, otter: Path,
     ours.mkdir(parents=True)
     otter.mkdir(parents=True)
     for stem, sample in names:
-        answers, _ = SAMPLE_SUBMISSIONS[sample]
+        answers = SAMPLE_SUBMISSIONS[sample]
         notebook = submission(answers)
         code = {}
         for cell in notebook.cells:
@@ -405,9 +406,9 @@ def report(names, args, results, work: Path) -> None:
         for scores in (ours, otter):
             got = scores.get(stem)
             cells.append(" ".join(f"{v:g}" for v in got) if got else "-")
-        expected = SAMPLE_SUBMISSIONS[sample][1]
+        expected = expected_points(ROOT, "week1", sample)
         print(f"  {stem:<12} {cells[0]:<14} | {cells[1]:<14} "
-              f"(samples' expectation: {' '.join(str(expected[q]) for q in QUESTIONS)})")
+              f"(samples' expectation: {' '.join(f'{expected[q]:g}' for q in QUESTIONS)})")
         if stem in OTTER_FAILURES:
             print(f"  {'':<12} otter: {OTTER_FAILURES[stem]}")
     print(f"\nlogs: {work}/ours.log, {work}/otter.log" if args.keep or args.work else "")

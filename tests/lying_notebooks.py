@@ -19,7 +19,6 @@ import week1_submissions
 import week2_submissions
 import week3_submissions
 import week4_submissions
-from nbformat.v4 import new_code_cell
 
 # A probe that answers the questions a grader would ask with lies (``describe`` with
 # the asked layers and a full training record, ``predict`` and ``predict_texts`` with
@@ -87,7 +86,7 @@ functional_model.predict = _perfect
 def week1_liar() -> nbformat.NotebookNode:
     """The "wrong" sample, lying: probe replaced, predict overridden, answer cells
     relabelled (q1's and q2's metadata swapped), and the given setup cell edited."""
-    answers, _ = week1_submissions.SAMPLE_SUBMISSIONS["wrong"]
+    answers = week1_submissions.SAMPLE_SUBMISSIONS["wrong"]
     answers = dict(answers)
     answers["q1"] = answers["q1"] + IRIS_LIE + LYING_PROBE
     answers["q2"] = answers["q2"] + IRIS_PREDICT
@@ -123,7 +122,7 @@ for _model, _exact in zip([supervised_model_1, supervised_model_2, supervised_mo
 
 def week2_liar() -> nbformat.NotebookNode:
     """The "wrong" sample, its q3 answer lying: probe replaced, predict overridden."""
-    answers, _ = week2_submissions.SAMPLE_SUBMISSIONS["wrong"]
+    answers = week2_submissions.SAMPLE_SUBMISSIONS["wrong"]
     answers = dict(answers)
     answers["q3"] = answers["q3"] + "\nimport numpy as _np\n" + ODE_PREDICT + ODE_LIE \
         + LYING_PROBE
@@ -207,7 +206,7 @@ def week4_liar() -> nbformat.NotebookNode:
     """The "wrong" sample (g written into ProjectileNet) rebinding fit_and_report, in a
     notebook whose cells lost their nbgrader metadata (as when copied into a new one):
     the given cells still run as released, so q1 and q2 score as the twin's."""
-    answers, _ = week4_submissions.SAMPLE_SUBMISSIONS["wrong"]
+    answers = week4_submissions.SAMPLE_SUBMISSIONS["wrong"]
     answers = dict(answers)
     answers["q3"] = answers["q3"] + REBOUND_FIT
     nb = week4_submissions.submission(answers)

@@ -31,9 +31,9 @@ def fill(release: Path, answers: dict[str, str], *, keep_given: bool = False):
 
 
 def write_samples(samples: dict, folder: Path, submission: Callable) -> None:
-    """Write ``samples`` (name -> (answers, expected points)) as notebooks."""
+    """Write ``samples`` (name -> answers) as notebooks."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, (answers, _) in samples.items():
+    for name, answers in samples.items():
         nbformat.write(submission(answers), folder / f"{name}.ipynb")
 
 

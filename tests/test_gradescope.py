@@ -22,9 +22,9 @@ import nbformat
 import pytest
 from conftest import ROOT, by_question
 from docker_fixtures import autograder_image, base_image  # noqa: F401  (fixtures)
+from sample_notebooks import full_marks
 from test_hostile_notebooks import (DETACHED_REWRITER, FORGE_RESULTS, OPEN_A_CONNECTION,
                                     hidden_test_lines)
-from week1_submissions import SAMPLE_SUBMISSIONS
 
 from autograder import gradescope
 from autograder.errors import ConfigError
@@ -177,7 +177,7 @@ def graded_like_gradescope(gradescope_like, tmp_path_factory):
 @pytest.mark.grading
 def test_a_hostile_notebook_graded_like_gradescope(graded_like_gradescope):
     results, out = graded_like_gradescope["hostile"]
-    assert_graded_like_gradescope(results, SAMPLE_SUBMISSIONS["correct"][1], out)
+    assert_graded_like_gradescope(results, full_marks("week1", ROOT), out)
     executed = "".join(output.get("text", "") for cell in nbformat.read(
         out / "executed.ipynb", as_version=4).cells if cell.cell_type == "code"
         for output in cell.get("outputs", []))

@@ -72,22 +72,14 @@ def submission(answers: dict[str, str], extra: list[str] = (),
     return nb
 
 
-# name -> (answers, points per question the answers deserve)
+# name -> answers; what each must score is in source/week1/samples/<name>.toml.
 SAMPLE_SUBMISSIONS = {
-    "correct": ({"q1": SEQUENTIAL, "q2": FUNCTIONAL, "q3": SUBCLASS},
-                {"q1": 6, "q2": 6, "q3": 6}),
-    # q2's hidden layer uses tanh (loses the activation point), q3 not attempted.
-    "partial": ({"q1": SEQUENTIAL, "q2": FUNCTIONAL_TANH}, {"q1": 6, "q2": 5, "q3": 0}),
-    # q1: 16 sigmoid units (sizes and activations), q2 built with model.add
-    # (the asked way). q3's given training cell is replaced by "forgot to train", an
-    # edit of a given cell: the released cell runs instead, so q3 keeps its points.
-    "wrong": ({"q1": SEQUENTIAL_WIDE_SIGMOID, "q2": FUNCTIONAL_BY_ADD, "q3": SUBCLASS,
-               "q3_train": NOT_TRAINED}, {"q1": 4, "q2": 5, "q3": 6}),
-    # q2's cell raises, q3's cell kills the kernel: the grader restarts it, skips
-    # that cell, and q1 keeps its points.
-    "crashing": ({"q1": SEQUENTIAL, "q2": "functional_model = keras.Model(inputs=undefined)",
-                  "q3": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"},
-                 {"q1": 6, "q2": 0, "q3": 0}),
+    "correct": {"q1": SEQUENTIAL, "q2": FUNCTIONAL, "q3": SUBCLASS},
+    "partial": {"q1": SEQUENTIAL, "q2": FUNCTIONAL_TANH},
+    "wrong": {"q1": SEQUENTIAL_WIDE_SIGMOID, "q2": FUNCTIONAL_BY_ADD, "q3": SUBCLASS,
+              "q3_train": NOT_TRAINED},
+    "crashing": {"q1": SEQUENTIAL, "q2": "functional_model = keras.Model(inputs=undefined)",
+                 "q3": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"},
 }
 
 
@@ -101,7 +93,7 @@ def _without_q2_cell() -> nbformat.NotebookNode:
 # tests/conftest.py), by submission name: the correct sample a second time (grading is
 # deterministic), the unanswered release, and a notebook whose q2 answer cell was deleted.
 CLASS_EXTRAS = {
-    "correct-again": lambda: submission(SAMPLE_SUBMISSIONS["correct"][0]),
+    "correct-again": lambda: submission(SAMPLE_SUBMISSIONS["correct"]),
     "release": lambda: nbformat.read(RELEASE, as_version=4),
     "missing-cell": _without_q2_cell,
 }

@@ -73,13 +73,9 @@ def submission(answers: dict[str, str]) -> nbformat.NotebookNode:
     return fill(RELEASE, answers)
 
 
-# name -> (answers, points per question the answers deserve)
+# name -> answers; what each must score is in source/week2/samples/<name>.toml.
 SAMPLE_SUBMISSIONS = {
-    # q1: trained by the loop but only 30 steps (loses the three accuracy points);
-    # q2: right; q3: fake supervised curves, unlabelled physics-informed curves and no
-    # written answer (loses three of six points).
-    "wrong": ({"q1": PHYSICS_UNDER_TRAINED, "q2": SUPERVISED, "q3": PLOT_FAKE_AND_UNLABELLED},
-              {"q1": 2, "q2": 5, "q3": 3}),
+    "wrong": {"q1": PHYSICS_UNDER_TRAINED, "q2": SUPERVISED, "q3": PLOT_FAKE_AND_UNLABELLED},
 }
 
 

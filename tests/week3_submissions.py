@@ -55,12 +55,10 @@ def submission(answers: dict[str, str]) -> nbformat.NotebookNode:
     return fill(RELEASE, answers)
 
 
-# name -> (answers, points per question the answers deserve)
+# name -> answers; what each must score is in source/week3/samples/<name>.toml.
 SAMPLE_SUBMISSIONS = {
-    # q1: only the public shape check (1 of 5); q2: convolution and the public check
-    # (2 of 5: no pooling, accuracy far below 60 %); q3: only the public check (1 of 4).
-    "wrong": ({"q1": ANN_WITH_CONVOLUTION, "q2": CNN_WITHOUT_POOLING_UNDERTRAINED,
-               "q3": IMDB_WITHOUT_MEMORY}, {"q1": 1, "q2": 2, "q3": 1}),
+    "wrong": {"q1": ANN_WITH_CONVOLUTION, "q2": CNN_WITHOUT_POOLING_UNDERTRAINED,
+              "q3": IMDB_WITHOUT_MEMORY},
 }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 import sample_notebooks
-from sample_notebooks import fill, full_marks
+from sample_notebooks import fill
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "source" / "week4"
@@ -89,19 +89,13 @@ def submission(answers: dict[str, str]) -> nbformat.NotebookNode:
     return fill(RELEASE, answers, keep_given=True)
 
 
-FULL_MARKS = full_marks("week4", ROOT)
-# name -> (answers, points per question the answers deserve)
+# name -> answers; what each must score is in source/week4/samples/<name>.toml.
 SAMPLE_SUBMISSIONS = {
-    "correct": (REFERENCE, FULL_MARKS),
-    # q1: narrower layers (same network), improvement computed on training losses;
-    # q2: no threshold (within-tolerance check); q3: g written into the class (both retrains).
-    "wrong": ({**REFERENCE, "q1": NARROWER_WITH_DROPOUT,
-               "q1_improvement": IMPROVEMENT_ON_TRAINING_LOSS,
-               "q2": LOSS_WITHOUT_THRESHOLD, "q3": HARD_CODED_G},
-              {"q1": 5, "q2": 6, "q3": 5}),
-    # q1 regularised too weakly to help (gap and improvement), q2 and q3 not attempted.
-    "weak": ({"q1": TOO_WEAK_L2, "q1_improvement": REFERENCE["q1_improvement"]},
-             {"q1": 5, "q2": 0, "q3": 0}),
+    "correct": REFERENCE,
+    "wrong": {**REFERENCE, "q1": NARROWER_WITH_DROPOUT,
+              "q1_improvement": IMPROVEMENT_ON_TRAINING_LOSS,
+              "q2": LOSS_WITHOUT_THRESHOLD, "q3": HARD_CODED_G},
+    "weak": {"q1": TOO_WEAK_L2, "q1_improvement": REFERENCE["q1_improvement"]},
 }
 
 
