@@ -15,6 +15,7 @@ from autograder.compiler import compile_week
 from autograder.grading.runner import grade_notebook
 from autograder.weeks import Course
 
+
 @pytest.fixture(scope="module")
 def week2():
     return Course(ROOT).built_week("week2")
