@@ -94,11 +94,11 @@ def oracle():
 
 
 def graded_in_process(pytester, tests: str, values: dict, *options: str,
-                      config: str = CONFIG):
+                      config: str = CONFIG, conftest: str = ""):
     """The plugin grading ``tests`` in this process, the oracle a fake: (results.json or
     None, pytest's outcome)."""
     week = make_week(pytester.path / "build", tests, config)
-    pytester.makeconftest(FAKE_ORACLE.format(values=values))
+    pytester.makeconftest(conftest + FAKE_ORACLE.format(values=values))
     # Not test_*.py: this session's assertion rewriting would rewrite it, and a check's
     # message would then carry pytest's explanation, which graded checks never have.
     pytester.makepyfile(checks_tiny=textwrap.dedent(tests))
@@ -259,6 +259,82 @@ def test_a_cell_that_breaks_the_kernels_channel_costs_only_itself(tmp_path):
     assert any(c["status"] == "skipped" and "broke the kernel's connection" in c["message"]
                for c in execution["cells"])
     assert seconds < 30 + 60, seconds
+
+
+# -- the grader's own start-up --------------------------------------------------------
+ROOMS_CONFIG = """
+title = "A week with rooms"
+notebook = "tiny.ipynb"
+[questions.q1]
+title = "Shared"
+cells = ["q1"]
+[questions.q2]
+title = "Defined"
+cells = ["q2"]
+[questions.q3]
+title = "Shared again"
+cells = ["q3"]
+[exports]
+models = ["plain_model", "own_model"]
+[rooms.q2]
+define = ["OwnNet"]
+models = ["own_model"]
+"""
+
+RECORDING_TESTS = """
+import pytest
+from pathlib import Path
+
+pytestmark = pytest.mark.points(1)
+
+
+def ran(name):
+    with open(Path.cwd() / "events.txt", "a") as events:
+        events.write(name + "\\n")
+
+
+@pytest.mark.parametrize("question", [
+    pytest.param(q, id=q, marks=pytest.mark.question(q)) for q in ["q1", "q2", "q3"]])
+def test_first(question):
+    ran(f"first[{question}]")
+
+
+@pytest.mark.question("q2")
+def test_second_q2():
+    ran("second[q2]")
+
+
+@pytest.mark.question("q1")
+def test_second_q1():
+    ran("second[q1]")
+"""
+
+
+def test_rooms_kernels_start_first_and_the_heirs_checks_run_last(pytester, monkeypatch):
+    """q2's room goes on in the shared room's kernel (cleanroom.heir), so q2's checks run
+    after all others, while results.json keeps the week's order; the rooms' kernel starts
+    before the week's conftest is imported (week 1's imports scikit-learn for 1.5 s)."""
+    from autograder.grading import plugin
+
+    class RecordedWarmKernels:
+        def __init__(self, week):
+            (pytester.path / "events.txt").open("a").write(f"kernels for {week.name}\n")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(plugin, "WarmKernels", RecordedWarmKernels)
+    conftest = "from pathlib import Path\n" \
+        "(Path.cwd() / 'events.txt').open('a').write('conftest\\n')\n"
+    results, outcome = graded_in_process(pytester, RECORDING_TESTS, {}, config=ROOMS_CONFIG,
+                                         conftest=conftest)
+    assert outcome.ret == 0
+    assert (pytester.path / "events.txt").read_text().split("\n")[:-1] == [
+        "kernels for tiny", "conftest", "first[q1]", "first[q3]", "second[q1]",
+        "first[q2]", "second[q2]"]
+    assert [t["name"].split(": ")[1] for t in results["tests"]] == [
+        "test_first[q1]", "test_first[q2]", "test_first[q3]", "test_second_q2",
+        "test_second_q1"]
 
 
 # -- the grader's own start-up --------------------------------------------------------

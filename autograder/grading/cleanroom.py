@@ -22,8 +22,17 @@ check scores is then computed from models rebuilt here:
 Each room is a ``KernelSession`` like the student's (own sandbox uid, no network,
 the week's limits), set up when a check first needs it. It can read only its
 inbox: the archives and the inputs the checks send. Its kernel was started ahead
-(``WarmKernels``): a kernel start with TensorFlow's import takes 10-15 s here, which
-would otherwise be added to every grading once per room.
+(``WarmKernels``): a kernel start with TensorFlow's import takes 4-5 s here (more under
+load), which would otherwise be added to every grading once per room.
+
+The shared room's kernel goes on as one question's room, the **heir** (``heir``: the
+last question with a room), which saves a kernel and its TensorFlow import per
+grading, a third of a week-1 grading from a bundle. This is safe because no student
+code ran in the shared room: before the heir's definitions arrive, the shared room's
+models and inbox are removed and the kernel is seeded again (``RETIRE``), so the heir
+computes what it would in a fresh kernel. The shared room is closed for good then; the
+grading plugin runs the heir question's checks last so that no shared request comes
+after it (one that did would get a room of its own, in a new kernel).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import nbformat
 
 from autograder.grading.archive import CheckedArchive
 from autograder.grading.oracle import OracleError, ProbeClient
+from autograder.sandbox.execute import SEED_SOURCE
 from autograder.sandbox.isolation import detect
 from autograder.sandbox.protocol import ARCHIVE_SUFFIX
 from autograder.sandbox.session import KernelSession
@@ -281,11 +291,11 @@ class Room:
 class WarmKernels:
     """Kernels for the clean rooms, started before the rooms need them.
 
-    One starts as the student's notebook begins and imports TensorFlow while the
-    notebook runs: one only, as a warm kernel holds about 650 MB, which the grader's
-    memory margin covers once (``container.py``). The others start once the student's
-    kernel is stopped (``warm_rest``), all at once: rooms stay open until the end of
-    grading anyway. A warm kernel has run nothing but the probe and the seeding that
+    One starts as the grading starts (the plugin's first hook) and imports TensorFlow
+    while the grader collects its checks and the notebook runs: one only, as a warm
+    kernel holds about 650 MB, which the grader's memory margin covers once
+    (``container.py``). The others start once the student's kernel is stopped
+    (``warm_rest``), all at once: rooms stay open until the end of grading anyway. A warm kernel has run nothing but the probe and the seeding that
     every kernel runs first, so a room set up in one computes what a cold one would.
     """
 
@@ -330,16 +340,39 @@ del _ag_sys, _AgNotInThisRoom
 """
 
 
+# The shared room handed on to the heir: its models are deleted (the heir's student code
+# must not find them; only archives the heir's question names may reach it) and the
+# kernel is seeded as a fresh one is.
+RETIRE = """
+import gc as _ag_gc, keras as _ag_keras
+{deletions}
+_ag_keras.backend.clear_session()
+_ag_gc.collect()
+del _ag_gc, _ag_keras
+""" + SEED_SOURCE
+
+
 def new_room_session(limits) -> KernelSession:
     return KernelSession(nbformat.v4.new_notebook(), detect(), limits, question_of_cell={},
                          prelude=ROOM_PRELUDE)
 
 
+def has_shared_room(week: Week) -> bool:
+    """Whether a model of the week is rebuilt where no student code runs."""
+    return any(not week.exports.room_of(week.rooms, m) for m in week.exports.models)
+
+
+def heir(week: Week) -> str | None:
+    """The question whose room goes on in the shared room's kernel: the last one (in
+    week.toml's order) with a room, when the week has a shared room too."""
+    with_rooms = [q for q in week.questions if q in week.rooms]
+    return with_rooms[-1] if with_rooms and has_shared_room(week) else None
+
+
 def room_count(week: Week) -> int:
-    """How many rooms grading this week sets up: its question rooms, and the shared
-    room when a model is rebuilt there."""
-    shared = any(not week.exports.room_of(week.rooms, m) for m in week.exports.models)
-    return len(week.rooms) + int(shared)
+    """How many kernels grading this week's rooms needs: one per question room, the
+    shared room's being the heir's (or one for the shared room alone)."""
+    return max(len(week.rooms), int(has_shared_room(week)))
 
 
 class CleanRooms:
@@ -355,12 +388,15 @@ class CleanRooms:
         self.given = given_definitions(week, release) if release is not None else \
             Definitions("")
         self.rooms: dict[str, Room] = {}
+        self.heir = heir(week)
         self.start_seconds = 0.0
+        self.retired_seconds = 0.0  # the shared room's answers, before it was handed on
 
     @property
     def seconds(self) -> float:
         """Time spent starting rooms and waiting for their answers (for the benchmarks)."""
-        return self.start_seconds + sum(room.client.seconds for room in self.rooms.values())
+        return self.start_seconds + self.retired_seconds + sum(
+            room.client.seconds for room in self.rooms.values())
 
     def key_of(self, name: str) -> str:
         return self.week.exports.room_of(self.week.rooms, name)
@@ -368,11 +404,29 @@ class CleanRooms:
     def room(self, key: str) -> Room:
         if key not in self.rooms:
             started = time.monotonic()
-            self.rooms[key] = self._start(key)
+            self.rooms[key] = self._start(key, self._kernel(key))
             self.start_seconds += time.monotonic() - started
         return self.rooms[key]
 
-    def _start(self, key: str) -> Room:
+    def _kernel(self, key: str) -> KernelSession:
+        """A kernel for room ``key``: for the heir, the shared room's, retired; else a
+        warm (or cold) one."""
+        shared = self.rooms.get(SHARED)
+        if key and key == self.heir and shared is not None and not shared.problem:
+            del self.rooms[SHARED]  # no request reaches this kernel as the shared room again
+            self.retired_seconds += shared.client.seconds
+            session = shared.session
+            for path in session.sandbox.inbox.iterdir():
+                path.unlink()
+            models = [m for m in self.week.exports.models if not self.key_of(m)]
+            deletions = "\n".join(f"globals().pop({name!r}, None)"
+                                  for name in [*models, "_ag_load_errors"])
+            if session.hand_on(RETIRE.format(deletions=deletions)):
+                return session
+            session.close()
+        return self.kernels.take() if self.kernels else new_room_session(self.week.limits)
+
+    def _start(self, key: str, session: KernelSession) -> Room:
         spec = self.week.rooms.get(key)
         if spec is None:
             models = [m for m in self.week.exports.models if not self.key_of(m)]
@@ -384,7 +438,6 @@ class CleanRooms:
             own = sorted(set(spec.define) | answer.classes)
             cells, notes = [self.given.source, answer.source], answer.left_out
         archives = {m: self.archives[m] for m in models if m in self.archives}
-        session = self.kernels.take() if self.kernels else new_room_session(self.week.limits)
         paths = {model: str(session.put_array_file(model + ARCHIVE_SUFFIX, archive.data))
                  for model, archive in archives.items()}
         loader = LOADER.format(archives=json.dumps(paths), own=json.dumps(list(own)))

@@ -39,7 +39,7 @@ from autograder.grading.alignment import Aligned, align
 from autograder.grading.bundle import SUFFIX as BUNDLE_SUFFIX
 from autograder.grading.bundle import (MAX_BUNDLE_BYTES, BundleRefused, code_digest,
                                        notebook_code, read_bundle, write_bundle)
-from autograder.grading.cleanroom import CleanRooms, WarmKernels, own_classes
+from autograder.grading.cleanroom import CleanRooms, WarmKernels, heir, own_classes
 from autograder.grading.export import Export, export
 from autograder.grading.oracle import Oracle
 from autograder.grading.results import CheckResult, GradingResult, write_results
@@ -51,6 +51,7 @@ from autograder.weeks import Week
 
 
 RECORDER = pytest.StashKey["GradingRecorder"]()  # the session's recorder, in config.stash
+WARM_KERNELS = pytest.StashKey[WarmKernels]()  # the rooms' kernels, started first of all
 MEASURED = "autograder.measured"  # a user_properties name: a figure a check measured
 
 
@@ -70,6 +71,23 @@ def pytest_addoption(parser):
                                         "it when it matches, else execute the notebook")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    # The earliest moment the options are known: the first room's kernel starts importing
+    # TensorFlow now, while this process imports the week's conftest (scikit-learn for
+    # week 1) and collects, instead of after them.
+    week = early_config.known_args_namespace.ag_week
+    if week:
+        early_config.stash[WARM_KERNELS] = WarmKernels(Week.load(Path(week)))
+
+
+def pytest_unconfigure(config):
+    # Kernels no room took (collection failed, or the checks needed fewer rooms).
+    kernels = config.stash.get(WARM_KERNELS, None)
+    if kernels is not None:
+        kernels.close()
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "points(n): what passing this test is worth")
     config.addinivalue_line("markers", "question(id): the week.toml question it grades")
@@ -77,6 +95,23 @@ def pytest_configure(config):
         recorder = GradingRecorder(config)
         config.stash[RECORDER] = recorder
         config.pluginmanager.register(recorder, "autograder-recorder")  # for its hooks
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    # A wrapper: the recorder has listed the checks in the week's order (results.json
+    # keeps it). The heir question's checks run last: its room goes on in the shared
+    # room's kernel, which then answers nothing more (cleanroom.py).
+    listed = yield
+    if config.getoption("--ag-week"):
+        last = heir(Week.load(Path(config.getoption("--ag-week"))))
+        items.sort(key=lambda item: _question(item) == last)
+    return listed
+
+
+def _question(item) -> str | None:
+    marker = item.get_closest_marker("question")
+    return marker.args[0] if marker and marker.args else None
 
 
 # -- fixtures -----------------------------------------------------------------
@@ -130,9 +165,9 @@ class StudentRun:
 
 
 @pytest.fixture(scope="session")
-def warm_kernels(week):
+def warm_kernels(week, pytestconfig):
     """The clean rooms' kernels, starting while the notebook runs."""
-    kernels = WarmKernels(week)
+    kernels = pytestconfig.stash.get(WARM_KERNELS, None) or WarmKernels(week)
     try:
         yield kernels
     finally:

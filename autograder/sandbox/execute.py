@@ -193,12 +193,22 @@ class NotebookRunner:
         TensorFlow while the grader goes on. The first attempt of ``run`` uses it."""
         self.warm = await self._start(wait=False)
 
+    async def hand_on(self, setup: str) -> bool:
+        """Keep this kernel for another notebook (a clean room handed on to the next): run
+        the trusted ``setup`` in it now, and let the next ``run`` go on in this kernel as
+        in a warm one. False if the kernel is not running or ``setup`` failed."""
+        if not await self.alive() or not await self._run_source(setup):
+            return False
+        self.warm, self.setup, self.report = True, "", ExecutionReport()
+        return True
+
     async def _attempt(self, skip: dict[int, CellOutcome]) -> CellOutcome | None:
         """Run every cell once; return the cell that killed the kernel, if any."""
         self.report.cells = []
         if self.warm:
-            await self._reply(self.setup, timeout=120)
-            started, self.warm = True, False  # a restart starts a fresh kernel
+            if self.setup:
+                await self._reply(self.setup, timeout=120)
+            started, self.warm, self.setup = True, False, ""  # a restart starts a fresh one
         else:
             started = await self._start()
         if not started:

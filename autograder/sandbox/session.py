@@ -49,6 +49,12 @@ class KernelSession:
         self.report = self.loop.run_until_complete(self.runner.run())
         return self.report
 
+    def hand_on(self, setup: str) -> bool:
+        """Keep the running kernel for another notebook: the trusted ``setup`` runs now,
+        then ``execute(nb)`` runs ``nb`` there. False if the kernel cannot be kept."""
+        self.report = None
+        return not self.silent and self.loop.run_until_complete(self.runner.hand_on(setup))
+
     def ask(self, kind: str, args: dict, timeout: float) -> dict:
         """Send one request to the probe; return its raw (untrusted) reply."""
         if self.report is None:
