@@ -295,8 +295,9 @@ class WarmKernels:
     while the grader collects its checks and the notebook runs: one only, as a warm
     kernel holds about 650 MB, which the grader's memory margin covers once
     (``container.py``). The others start once the student's kernel is stopped
-    (``warm_rest``), all at once: rooms stay open until the end of grading anyway. A warm kernel has run nothing but the probe and the seeding that
-    every kernel runs first, so a room set up in one computes what a cold one would.
+    (``warm_rest``), all at once: rooms stay open until the end of grading anyway. A
+    warm kernel has run nothing but the probe and the seeding that every kernel runs
+    first, so a room set up in one computes what a cold one would.
     """
 
     def __init__(self, week: Week):

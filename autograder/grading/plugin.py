@@ -165,13 +165,10 @@ class StudentRun:
 
 
 @pytest.fixture(scope="session")
-def warm_kernels(week, pytestconfig):
-    """The clean rooms' kernels, starting while the notebook runs."""
-    kernels = pytestconfig.stash.get(WARM_KERNELS, None) or WarmKernels(week)
-    try:
-        yield kernels
-    finally:
-        kernels.close()
+def warm_kernels(pytestconfig) -> WarmKernels:
+    """The clean rooms' kernels, started in ``pytest_load_initial_conftests`` (those no
+    room takes are closed in ``pytest_unconfigure``)."""
+    return pytestconfig.stash[WARM_KERNELS]
 
 
 @pytest.fixture(scope="session")
