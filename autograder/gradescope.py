@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ from autograder.errors import AutograderError, ConfigError
 from autograder.grading.results import GradingResult, write_results
 from autograder.grading.runner import GRADING_MARGIN, NO_BUNDLE, finish_results, grade_notebook
 from autograder.submissions import bundle_beside
+from autograder.supervise import supervise
 from autograder.weeks import Course, Manifest, Week
 
 CONFIG_FILE = "gradescope.yml"
@@ -289,10 +289,11 @@ def run_like_gradescope(image: str, notebook: Path, results: Path, settings: Set
                    "-v", f"{submission}:/autograder/submission", "-v", f"{results}:/autograder/results",
                    image, "/autograder/run_autograder"]
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=settings.timeout)
-            (results / "stdout").write_text(done.stdout + done.stderr)
-        except subprocess.TimeoutExpired:
-            (results / "stdout").write_text(f"killed after the {settings.timeout} s timeout\n")
+            exit = supervise(command, timeout=settings.timeout, log=results / "stdout",
+                             own_group=False, stop=lambda _: _docker("kill", name))
+            if exit.timed_out:
+                with open(results / "stdout", "a") as log:
+                    log.write(f"killed after the {settings.timeout} s timeout\n")
         finally:
             _docker("rm", "--force", name)
             slot_lock.close()

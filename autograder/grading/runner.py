@@ -10,14 +10,12 @@ is a single failed entry saying why.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Mapping
 
 from autograder.grading.results import NOT_RUN, GradingResult, read_results, write_results
+from autograder.supervise import supervise
 from autograder.weeks import Week
 
 NO_BUNDLE = ""  # grading from bundles, and this submission handed in none
@@ -46,23 +44,13 @@ def grade_notebook(week: Week, notebook: Path, results_path: Path, *,
         *([f"--ag-bundle={bundle}"] if bundle is not None else []),
     ]
     limit = week.limits.total_time + GRADING_MARGIN
-    started = time.monotonic()
-    log_handle = open(log, "w") if log else subprocess.DEVNULL
-    try:
-        process = subprocess.Popen(command, stdout=log_handle, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True,
-                                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-        try:
-            code = process.wait(timeout=limit)
-            stop = None if code in (0, 1) else f"the grader exited with code {code}"
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            stop = f"grading took longer than {limit:.0f} s and was stopped"
-    finally:
-        if log:
-            log_handle.close()
-    return finish_results(week, results_path, stop, time.monotonic() - started)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **week.limits.thread_env()}
+    exit = supervise(command, timeout=limit, log=log, env=env)
+    if exit.timed_out:
+        stop = f"grading took longer than {limit:.0f} s and was stopped"
+    else:
+        stop = None if exit.code in (0, 1) else f"the grader exited with code {exit.code}"
+    return finish_results(week, results_path, stop, exit.seconds)
 
 
 def finish_results(week: Week, results_path: Path, stop: str | None,
