@@ -42,6 +42,7 @@ from autograder.grading.bundle import MAX_BUNDLE_BYTES
 from autograder.grading.bundle import SUFFIX as BUNDLE_SUFFIX
 from autograder.grading.results import GradingResult, write_atomically
 from autograder.grading.runner import GRADING_MARGIN, NO_BUNDLE, finish_results, grade_notebook
+from autograder.supervise import supervise
 from autograder.weeks import Course, Week
 
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
@@ -87,7 +88,7 @@ class ContainerLimits:
     def for_week(cls, week: Week) -> "ContainerLimits":
         limits = week.limits
         return cls(memory_mb=limits.memory_mb + GRADER_MEMORY_MB,
-                   cpus=float(os.environ.get("AUTOGRADER_DOCKER_CPUS", "2")),
+                   cpus=float(os.environ.get("AUTOGRADER_DOCKER_CPUS", limits.cpus)),
                    pids=limits.processes + GRADER_PROCESSES,
                    scratch_mb=max(256, limits.file_mb),
                    wall_clock=limits.total_time + GRADING_MARGIN + CONTAINER_START_MARGIN)
@@ -162,22 +163,14 @@ def grade_in_container(week: Week, notebook: Path, results_path: Path, *,
         "--notebook", f"{PRIVATE}/submission/{name}", "--out", f"{PRIVATE}/out", *handed_in,
     ]
     stop = None
-    log_handle = open(log, "w") if log else subprocess.DEVNULL
     try:
-        process = subprocess.Popen(command, stdout=log_handle, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-        try:
-            code = process.wait(timeout=limits.wall_clock)
-        except subprocess.TimeoutExpired:
-            _docker("kill", container)
-            process.wait()
-            code = None
+        exit = supervise(command, timeout=limits.wall_clock, log=log, own_group=False,
+                         stop=lambda _: _docker("kill", container))
+        if exit.timed_out:
             stop = f"grading took longer than {limits.wall_clock:.0f} s and was stopped"
-        if code not in (0, None):
-            stop = _why_stopped(container, code, limits)
+        elif exit.code != 0:
+            stop = _why_stopped(container, exit.code, limits)
     finally:
-        if log:
-            log_handle.close()
         _docker("rm", "--force", "--volumes", container)
         slot_lock.close()
         try:
