@@ -24,6 +24,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--processes", type=int, required=True)
     parser.add_argument("--file-bytes", type=int, required=True)
     parser.add_argument("--owner", type=int, help="uid that gets the connection file")
+    parser.add_argument("--shared-uid", action="store_true",
+                        help="the kernel keeps the grader's uid (rootless sandbox)")
     parser.add_argument("--connection-file", required=True)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -41,14 +43,33 @@ def main(argv: list[str]) -> None:
     }
     if args.address_space:
         limits[resource.RLIMIT_AS] = args.address_space
-    # RLIMIT_NPROC counts per real uid, so it only means something once the kernel
-    # runs as its own sandbox uid; for an unprivileged grader it would count the
-    # grader's own processes too.
+    # RLIMIT_NPROC counts the tasks of a real uid. With a sandbox uid of its own the
+    # kernel gets the whole budget; sharing the grader's uid (rootless), the budget
+    # comes on top of what the uid runs now, so a fork bomb stops near it and the
+    # grader, whose own limit is not lowered, keeps working.
     if args.owner is not None:
         limits[resource.RLIMIT_NPROC] = args.processes
+    elif args.shared_uid:
+        limits[resource.RLIMIT_NPROC] = args.processes + _tasks_of(os.getuid())
     for which, value in limits.items():
         resource.setrlimit(which, (value, value))
     os.execvp(command[0], command)
+
+
+def _tasks_of(uid: int) -> int:
+    """Threads of every process ``uid`` runs (what RLIMIT_NPROC counts)."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                count += int(fields["Threads"])
+        except (OSError, KeyError, ValueError):
+            continue
+    return count
 
 
 if __name__ == "__main__":

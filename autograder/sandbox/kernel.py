@@ -46,7 +46,12 @@ UID_BASE = int(os.environ.get("AUTOGRADER_SANDBOX_UID_BASE", "61000"))
 # Sandbox uids are UID_BASE .. UID_BASE + MAX_SLOTS - 1 (in a container: the slots
 # the host claimed for it).
 MAX_SLOTS = int(os.environ.get("AUTOGRADER_SANDBOX_SLOTS", "1000"))
-LOCK_DIR = Path(os.environ.get("AUTOGRADER_LOCK_DIR", "/run/autograder"))
+# Slot locks: host-wide for root; an ordinary user (a rootless sandbox, a Slurm job)
+# keeps them in a runtime folder of its own.
+LOCK_DIR = Path(os.environ.get("AUTOGRADER_LOCK_DIR") or (
+    "/run/autograder" if os.geteuid() == 0 else
+    os.path.join(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir(),
+                 f"autograder-{os.getuid()}")))
 # Where student-writable folders live; unset, both are the grader's $TMPDIR.
 SCRATCH_DIR = os.environ.get("AUTOGRADER_SCRATCH_DIR") or None
 OUTBOX_DIR = os.environ.get("AUTOGRADER_OUTBOX_DIR") or None
@@ -148,6 +153,7 @@ class Sandbox:
             "TF_DETERMINISTIC_OPS": "1",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "CUDA_VISIBLE_DEVICES": "",
+            **self.limits.thread_env(),
         }
         env.update(self.extra_env)
         return env
@@ -167,6 +173,8 @@ class Sandbox:
             cmd += ["--address-space", str(memory)]
         if self.isolation.drop_privileges:
             cmd += ["--owner", str(self.uid)]
+        elif self.isolation.private_filesystem:
+            cmd += ["--shared-uid"]
         cmd.append("--")
         if self.isolation.private_filesystem:
             cmd += self._bubblewrap()
