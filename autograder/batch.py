@@ -107,19 +107,9 @@ class Batch:
         work.mkdir(parents=True)
         try:
             self.progress.started(sub.name)
-            handed_in = {"bundle": sub.bundle or NO_BUNDLE} if self.from_bundle else {}
-            result = self.grader(self.week, sub.notebook, work / "results.json",
-                                 log=work / "grader.log", **handed_in)
-            if self.stopping:
-                raise RuntimeError("the batch was interrupted")
-            write_feedback(self.week, result, work / "executed.ipynb", work / "feedback.html",
-                           student=sub.student or sub.name)
-            sidecar = {"name": sub.name, "sha256": digest, "week": self.week.name,
-                       "week_fingerprint": self.fingerprint, "student": sub.student,
-                       "email": sub.email, "origin": sub.origin, "notebook": str(sub.notebook),
-                       "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            # Written last: its presence means the folder is complete.
-            write_atomically(work / SIDECAR, json.dumps(sidecar, indent=1) + "\n")
+            result = grade_into(work, self.week, sub, digest, self.grader,
+                                from_bundle=self.from_bundle, fingerprint=self.fingerprint,
+                                interrupted=lambda: self.stopping)
             self._publish(work, self.out / sub.name)
             return result
         finally:
@@ -136,18 +126,63 @@ class Batch:
             shutil.rmtree(old, ignore_errors=True)
 
     def _digest(self, sub: Submission) -> str:
-        """What was graded: the notebook, and the bundle when it is graded from one (a new
-        bundle is graded again; so is the same one after a run without --from-bundle)."""
-        digest = sha256_file(sub.notebook)
-        if self.from_bundle and sub.bundle:
-            digest += "+bundle:" + sha256_file(sub.bundle)
-        return digest
+        return digest_of(sub, self.from_bundle)
 
     def _already_graded(self, name: str, digest: str) -> bool:
-        sidecar = read_sidecar(self.out / name)
-        return (sidecar is not None and sidecar.get("sha256") == digest
-                and sidecar.get("week_fingerprint") == self.fingerprint
-                and load_results(self.out / name) is not None)
+        return already_graded(self.out, name, digest, self.fingerprint)
+
+
+def grade_into(work: Path, week: Week, sub: Submission, digest: str, grader: Grader, *,
+               from_bundle: bool, fingerprint: str, record: dict | None = None,
+               interrupted: Callable[[], bool] = lambda: False) -> GradingResult:
+    """Grade ``sub`` into the empty folder ``work``: results.json, executed.ipynb,
+    grader.log, feedback.html, then submission.json (with ``record`` added), written
+    last: its presence means the folder is complete. Every engine (a local batch, a
+    Slurm task) grades a submission this way and only publishes differently."""
+    handed_in = {"bundle": sub.bundle or NO_BUNDLE} if from_bundle else {}
+    result = grader(week, sub.notebook, work / "results.json", log=work / "grader.log",
+                    **handed_in)
+    if interrupted():
+        raise RuntimeError("the batch was interrupted")
+    write_feedback(week, result, work / "executed.ipynb", work / "feedback.html",
+                   student=sub.student or sub.name)
+    sidecar = {"name": sub.name, "sha256": digest, "week": week.name,
+               "week_fingerprint": fingerprint, "student": sub.student,
+               "email": sub.email, "origin": sub.origin, "notebook": str(sub.notebook),
+               "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(record or {})}
+    write_atomically(work / SIDECAR, json.dumps(sidecar, indent=1) + "\n")
+    return result
+
+
+def publish_first(work: Path, target: Path) -> bool:
+    """Rename the finished folder ``work`` to ``target`` unless a result is there already:
+    the first to publish wins, a later duplicate (a requeued task's first run finishing
+    after all) changes nothing. A rename onto a folder that is not empty fails, on a
+    shared file system too, so two publishers racing cannot both win."""
+    if target.exists() or target.is_symlink():
+        return False
+    try:
+        os.rename(work, target)
+    except OSError:  # ENOTEMPTY / EEXIST: another task published in between
+        return False
+    return True
+
+
+def digest_of(sub: Submission, from_bundle: bool) -> str:
+    """What was graded: the notebook, and the bundle when it is graded from one (a new
+    bundle is graded again; so is the same one after a run without --from-bundle)."""
+    digest = sha256_file(sub.notebook)
+    if from_bundle and sub.bundle:
+        digest += "+bundle:" + sha256_file(sub.bundle)
+    return digest
+
+
+def already_graded(out: Path, name: str, digest: str, fingerprint: str) -> bool:
+    """``OUT/<name>`` holds a complete result of this content and this week build."""
+    sidecar = read_sidecar(out / name)
+    return (sidecar is not None and sidecar.get("sha256") == digest
+            and sidecar.get("week_fingerprint") == fingerprint
+            and load_results(out / name) is not None)
 
 
 class OutputLock:

@@ -15,7 +15,7 @@ from autograder.grading.bundle import SUFFIX as BUNDLE_SUFFIX
 from autograder.grading.results import (class_summary, class_summary_csv, class_summary_table,
                                         gradebook_csv, summary_table, write_atomically)
 from autograder.grading.runner import grade_notebook
-from autograder.sandbox.isolation import detect
+from autograder.sandbox.isolation import detect, require_confinement
 from autograder.submissions import bundle_beside
 from autograder.weeks import CONFIG_NAME, Course, Week
 
@@ -57,6 +57,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image", help="the container image (implies --docker)")
     p.add_argument("--max-notebook-mb", type=float, default=50,
                    help="refuse larger notebooks (default 50)")
+    p.add_argument("--allow-unconfined", action="store_true",
+                   help="grade even where student code cannot be confined (not root, no "
+                        "user namespaces for bubblewrap): it then runs as you, seeing "
+                        "all your files")
+    slurm = p.add_argument_group("Slurm (defaults: [slurm] in the course's autograder.toml)")
+    slurm.add_argument("--slurm", action="store_true",
+                       help="grade as Slurm job arrays, one task per submission; --out must "
+                            "be on a file system the nodes share")
+    slurm.add_argument("--no-wait", action="store_true",
+                       help="return once submitted (see `autograder status OUT`)")
+    slurm.add_argument("--partition")
+    slurm.add_argument("--account")
+    slurm.add_argument("--qos")
+    slurm.add_argument("--requeue", action="store_true", default=None,
+                       help="let Slurm requeue a task whose node failed")
+    slurm.add_argument("--parallel", type=_positive, metavar="P",
+                       help="tasks of an array running at once (--array=0-N%%P)")
+    slurm.add_argument("--time-minutes", type=_positive, metavar="MIN",
+                       help="a shorter time limit per task than the week's budget asks")
+
+    p = commands.add_parser("status", help="where the gradings of an output folder are: "
+                                           "graded, running, queued, failed")
+    p.add_argument("out", type=Path)
+    p.add_argument("--cancel", action="store_true",
+                   help="cancel the folder's queued and running Slurm tasks")
 
     p = commands.add_parser("audit", help="execute again submissions of a graded folder that "
                                           "were graded from bundles, and compare")
@@ -68,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", "-j", type=_positive, default=1)
     p.add_argument("--docker", action="store_true", help="execute in containers")
     p.add_argument("--image", help="the container image (implies --docker)")
+    p.add_argument("--allow-unconfined", action="store_true",
+                   help="execute even where student code cannot be confined")
 
     p = commands.add_parser("image", help="the autograder Docker image (one for every week)")
     p.add_argument("action", choices=["build"])
@@ -94,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     command = {"compile": cmd_compile, "check": cmd_check, "grade": cmd_grade,
+               "status": cmd_status,
                "audit": cmd_audit, "image": cmd_image, "gradescope": cmd_gradescope,
                "data": cmd_data}[args.command]
     try:
@@ -178,11 +206,17 @@ def cmd_grade(args) -> int:
     course = Course()
     week = course.built_week(args.week)
     out = args.out.resolve()
+    # Refused (no confinement) before anything is written; on Slurm the nodes decide.
+    grader = None if args.slurm else _grader(args)
     with OutputLock(out):
-        return _grade_batch(args, week, out)
+        return _grade_batch(args, week, out, grader)
 
 
-def _grade_batch(args, week: Week, out: Path) -> int:
+def _grade_batch(args, week: Week, out: Path, grader) -> int:
+    if args.slurm and (args.docker or args.image or args.audit or args.audit_name):
+        print("error: with --slurm, tasks grade in the node's sandbox (no --docker), and "
+              "an audit is run afterwards: `autograder audit OUT`", file=sys.stderr)
+        return 2
     from autograder.batch import Batch, Progress
     from autograder.submissions import discover
 
@@ -193,7 +227,8 @@ def _grade_batch(args, week: Week, out: Path) -> int:
     if not found.submissions:
         print("error: no .ipynb submissions found", file=sys.stderr)
         return 2
-    grader = _grader(args)
+    if args.slurm:
+        return _grade_on_slurm(args, week, out, found.submissions)
     print(f"{len(found.submissions)} submission(s), {args.jobs} at a time", flush=True)
     if args.from_bundle:
         bundles = sum(sub.bundle is not None for sub in found.submissions)
@@ -211,6 +246,64 @@ def _grade_batch(args, week: Week, out: Path) -> int:
 
         audit_folder(week, out, grader, fraction=args.audit, only=tuple(args.audit_name),
                      jobs=args.jobs)
+    _report(week, out)
+    for name, why in outcome.failed.items():
+        print(f"error: {name} was not graded ({why}); run the same command again to retry",
+              file=sys.stderr)
+    return 1 if outcome.failed else 0
+
+
+def _grade_on_slurm(args, week: Week, out: Path, submissions) -> int:
+    from autograder import slurm
+    from autograder.batch import Progress
+
+    course = Course()
+    options = slurm.SlurmOptions.load(
+        course.root, partition=args.partition, account=args.account, qos=args.qos,
+        requeue=args.requeue, parallel=args.parallel, time_minutes=args.time_minutes)
+    submitted, graded, held = slurm.submit_class(
+        week, out, submissions, options=options, from_bundle=args.from_bundle,
+        allow_unconfined=args.allow_unconfined, course_root=course.root)
+    print(f"{len(submissions)} submission(s): {len(graded)} already graded, {len(held)} "
+          f"held by tasks of an earlier run, {len(submitted)} submitted to Slurm", flush=True)
+    if args.no_wait:
+        print(f"not waiting: `autograder status {out}` shows progress; run the same "
+              "command again to wait and build the gradebook")
+        return 0
+    waiting = [sub.name for sub in submissions if sub.name not in graded]
+    progress = Progress(len(submissions))
+    progress.start(len(submissions), done=len(graded))
+    states = slurm.wait(out, waiting, progress)
+    progress.close()
+    _report(week, out)
+    failed = [name for name, state in states.items() if state != "graded"]
+    for name in failed:
+        log = slurm.task_log(out, name)
+        print(f"error: {name} has no result (its task ended without one; log: {log}); run "
+              "the same command again to retry", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_status(args) -> int:
+    from autograder import slurm
+
+    out = args.out.resolve()
+    if not out.is_dir():
+        print(f"error: {out} is not a folder", file=sys.stderr)
+        return 2
+    if args.cancel:
+        print(f"cancelling the tasks of {slurm.cancel(out)} array(s)")
+    states = slurm.status(out)
+    for name, state in states.items():
+        print(f"{state:8} {name}")
+    counts = {s: sum(v == s for v in states.values())
+              for s in ("graded", "running", "queued", "failed")}
+    print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return 0
+
+
+def _report(week: Week, out: Path) -> None:
+    """The gradebook and class summary, rebuilt from every result in OUT, and printed."""
     graded = _write_gradebook(week, out)
     per_question = class_summary(week, graded)
     print()
@@ -220,10 +313,6 @@ def _grade_batch(args, week: Week, out: Path) -> int:
     print(class_summary_table(per_question))
     print(f"\nresults: {out}/<submission>/results.json and feedback.html, "
           f"gradebook: {out / 'gradebook.csv'}, summary: {out / 'summary.csv'}")
-    for name, why in outcome.failed.items():
-        print(f"error: {name} was not graded ({why}); run the same command again to retry",
-              file=sys.stderr)
-    return 1 if outcome.failed else 0
 
 
 def cmd_audit(args) -> int:
@@ -259,6 +348,7 @@ def _grader(args):
                                  **({"image": args.image} if args.image else {}))
     isolation = detect()
     print(isolation.describe())
+    require_confinement(isolation, allow_unconfined=args.allow_unconfined)
     for gap in isolation.missing():
         print(f"WARNING: {gap}", file=sys.stderr)
     return grade_notebook

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -180,3 +181,90 @@ def outputs(results: dict, question: str) -> str:
 
 def dump(results: dict) -> str:
     return json.dumps(results, indent=1)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A one-node Slurm cluster (tests/slurm_cluster.py) and a TA, an ordinary user, who
+    submits to it: ``TA``. Started once, stopped by process id at the end."""
+    from slurm_cluster import OneNodeCluster
+
+    if os.geteuid() != 0:
+        pytest.skip("starting Slurm's daemons and becoming a TA need root")
+    folder = Path(tempfile.mkdtemp(prefix="aml-slurm-"))
+    cluster = OneNodeCluster(folder)
+    try:
+        cluster.start()
+        with readable_by_everyone(Path(os.path.realpath(sys.executable)), ROOT):
+            yield TA(cluster)
+    finally:
+        cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class TA:
+    """What the TA does on the cluster's login node, as the TA's own uid."""
+
+    def __init__(self, cluster):
+        import pwd
+
+        self.cluster, self.uid = cluster, pwd.getpwnam(cluster.user).pw_uid
+        self.home = Path(tempfile.mkdtemp(prefix="aml-ta-"))
+        os.chown(self.home, self.uid, -1)
+
+    def folder(self, name: str) -> Path:
+        """A folder of the TA's (the shared file system)."""
+        path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.home))
+        os.chown(path, self.uid, -1)
+        return path
+
+    def hand_over(self, path: Path) -> Path:
+        """Make ``path`` (a folder of the root's tests) the TA's."""
+        for entry in [path, *path.rglob("*")]:
+            os.chown(entry, self.uid, -1, follow_symlinks=False)
+        return path
+
+    def autograder(self, *args: str, env: dict[str, str] | None = None,
+                   check: bool = True) -> subprocess.CompletedProcess:
+        """`autograder ARGS...` as the TA (``env``: variables to set for it)."""
+        command = [sys.executable, "-m", "autograder.cli", *args]
+        extra = [f"{k}={v}" for k, v in (env or {}).items()]
+        run = subprocess.run(self.cluster.as_user(*extra, *command), capture_output=True,
+                             text=True, cwd=ROOT)
+        if check:
+            assert run.returncode == 0, run.stdout + run.stderr
+        return run
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """`autograder ARGS...` as the TA, in the background (a process group of its own)."""
+        command = [sys.executable, "-m", "autograder.cli", *args]
+        extra = [f"{k}={v}" for k, v in (env or {}).items()]
+        return subprocess.Popen(self.cluster.as_user(*extra, *command), cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+
+    def slurm(self, *command: str) -> str:
+        run = self.cluster.run(*command)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+
+class readable_by_everyone:
+    """Let other users reach ``paths`` (traverse their parents, read them) while in use:
+    the TA runs this checkout's Python environment, which may live under /root."""
+
+    def __init__(self, *paths: Path):
+        self.paths, self.changed = paths, {}
+
+    def __enter__(self):
+        for path in self.paths:
+            for folder in reversed([path, *path.parents] if path.is_dir() else path.parents):
+                mode = folder.stat().st_mode
+                if not mode & 0o001:
+                    self.changed[folder] = mode
+                    folder.chmod(mode | 0o001)
+        return self
+
+    def __exit__(self, *exc):
+        for folder, mode in self.changed.items():
+            folder.chmod(mode & 0o7777)

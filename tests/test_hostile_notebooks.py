@@ -9,6 +9,7 @@ real, so each must score exactly 6.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -179,12 +180,13 @@ def hidden_test_lines() -> set[str]:
 UID_BASE = 64000
 
 
-def sandbox_processes() -> list[int]:
+def processes_of(first_uid: int, end_uid: int) -> list[int]:
+    """Processes whose uid is in first_uid .. end_uid - 1."""
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
-                if UID_BASE <= entry.stat().st_uid < UID_BASE + 1000:
+                if first_uid <= entry.stat().st_uid < end_uid:
                     found.append(int(entry.name))
             except FileNotFoundError:
                 pass
@@ -240,36 +242,48 @@ HOSTILE = {
 }
 
 
-@pytest.fixture(scope="module")
-def graded_hostile(listener, tmp_path_factory):
+@pytest.fixture(scope="module", params=["root", "rootless-on-slurm"])
+def graded_hostile(request, listener, tmp_path_factory):
     """Every hostile notebook and the fork bomb, graded in one TA batch two at a time, as
-    a class is: each must also leave its neighbours' results alone. Returns the output
-    folder and whether the grader's own files were left as they were."""
+    a class is: each must also leave its neighbours' results alone. ``root``: a local
+    batch by root (sandbox uids, cgroups); ``rootless-on-slurm``: through a one-node
+    Slurm cluster by an ordinary user, in the rootless sandbox. Returns the output
+    folder, whether the grader's own files were left as they were, and a function
+    listing the processes the gradings' kernels left."""
     if os.geteuid() != 0:
         pytest.skip("the trust boundary needs root to drop privileges (see README)")
     port, _ = listener
-    folder = tmp_path_factory.mktemp("hostile")
+    rootless = request.param == "rootless-on-slurm"
+    ta = request.getfixturevalue("slurm_cluster") if rootless else None
+    folder = ta.folder("hostile") if rootless else tmp_path_factory.mktemp("hostile")
     for name, (extra, answers) in HOSTILE.items():
         extra = [code.replace("{port}", str(port)) for code in extra]
         nbformat.write(submission({"q1": SEQUENTIAL, **answers}, extra=extra, extra_first=True),
                        folder / f"{name}.ipynb")
     nbformat.write(submission({"q1": SEQUENTIAL, "q3": FORK_BOMB}), folder / "fork-bomb.ipynb")
     before = grader_files_digest()
-    out = tmp_path_factory.mktemp("hostile-graded")
-    grade_as_ta("week1", [folder], out, jobs=2,
-                env={"AUTOGRADER_SANDBOX_UID_BASE": str(UID_BASE)})
+    if rootless:
+        ta.hand_over(folder)
+        out = ta.folder("hostile-graded") / "out"
+        ta.autograder("grade", "week1", str(folder), "--out", str(out), "--slurm")
+        survivors = functools.partial(processes_of, ta.uid, ta.uid + 1)
+    else:
+        out = tmp_path_factory.mktemp("hostile-graded")
+        grade_as_ta("week1", [folder], out, jobs=2,
+                    env={"AUTOGRADER_SANDBOX_UID_BASE": str(UID_BASE)})
+        survivors = functools.partial(processes_of, UID_BASE, UID_BASE + 1000)
     time.sleep(2)  # a leftover process would have rewritten some results by now
-    return out, grader_files_digest() == before
+    return out, grader_files_digest() == before, survivors
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_notebook_scores_what_its_answers_deserve(name, graded_hostile, listener):
-    out, grader_files_unchanged = graded_hostile
+    out, grader_files_unchanged, survivors = graded_hostile
     _, accepted = listener
     text = (out / name / "results.json").read_text()
     assert by_question(json.loads(text)) == DESERVED, text
     assert '"score": 999' not in text
-    assert sandbox_processes() == []
+    assert survivors() == []
     assert grader_files_unchanged
     assert accepted == []
     executed = nbformat.writes(nbformat.read(out / name / "executed.ipynb", as_version=4))
@@ -284,10 +298,10 @@ def test_hostile_notebook_scores_what_its_answers_deserve(name, graded_hostile, 
 def test_a_fork_bomb_is_contained(graded_hostile):
     """The process limit stops it, grading still finishes with every test scored, and
     nothing survives. (Its own kernel is starved of threads, so it may lose q1 too.)"""
-    out, _ = graded_hostile
+    out, _, survivors = graded_hostile
     results = json.loads((out / "fork-bomb" / "results.json").read_text())
     assert len(results["tests"]) == 18 and results["extra_data"]["final"] is True
     assert by_question(results)["q3"] == 0
     text = nbformat.writes(nbformat.read(out / "fork-bomb" / "executed.ipynb", as_version=4))
     assert "children before the process limit" in text and "forked 4999" not in text
-    assert sandbox_processes() == []
+    assert survivors() == []
