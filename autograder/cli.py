@@ -263,7 +263,8 @@ def _grade_on_slurm(args, week: Week, out: Path, submissions) -> int:
         requeue=args.requeue, parallel=args.parallel, time_minutes=args.time_minutes)
     submitted, graded, held = slurm.submit_class(
         week, out, submissions, options=options, from_bundle=args.from_bundle,
-        allow_unconfined=args.allow_unconfined, course_root=course.root)
+        allow_unconfined=args.allow_unconfined, course_root=course.root,
+        regrade=args.regrade)
     print(f"{len(submissions)} submission(s): {len(graded)} already graded, {len(held)} "
           f"held by tasks of an earlier run, {len(submitted)} submitted to Slurm", flush=True)
     if args.no_wait:

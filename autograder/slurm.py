@@ -86,11 +86,17 @@ class SlurmOptions:
                 values = tomllib.loads(path.read_text()).get("slurm", {})
             except tomllib.TOMLDecodeError as error:
                 raise ConfigError(f"{path}: {error}") from None
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = set(values) - set(known)
+        defaults = {f.name: f.default for f in fields(cls)}
+        unknown = set(values) - set(defaults)
         if unknown:
             raise ConfigError(f"{path} [slurm]: unknown settings {sorted(unknown)}; known: "
-                              f"{sorted(known)}")
+                              f"{sorted(defaults)}")
+        for key, value in values.items():
+            if type(value) is not type(defaults[key]) or (
+                    isinstance(value, int) and not isinstance(value, bool) and value < 0):
+                raise ConfigError(f"{path} [slurm]: {key} must be a "
+                                  f"{'non-negative ' if type(defaults[key]) is int else ''}"
+                                  f"{type(defaults[key]).__name__}, not {value!r}")
         options = cls(**values)
         return replace(options, **{k: v for k, v in overrides.items() if v not in (None, "")})
 
@@ -124,15 +130,17 @@ def plans(out: Path) -> list[Plan]:
 
 def submit_class(week: Week, out: Path, submissions: list[Submission], *,
                  options: SlurmOptions, from_bundle: bool, allow_unconfined: bool,
-                 course_root: Path) -> tuple[list[Submission], list[str], dict[str, str]]:
-    """Submit what has no result and no live task: (submitted, already graded,
-    held by a live task: name -> state). The caller holds ``OutputLock(out)``."""
+                 course_root: Path, regrade: bool = False,
+                 ) -> tuple[list[Submission], list[str], dict[str, str]]:
+    """Submit what has no result (``regrade``: whatever its result) and no live task:
+    (submitted, already graded, held by a live task: name -> state). The caller holds
+    ``OutputLock(out)``."""
     fingerprint = week_fingerprint(week)
     live = live_tasks(out)
     todo, graded, held = [], [], {}
     for sub in submissions:
         digest = digest_of(sub, from_bundle)
-        if already_graded(out, sub.name, digest, fingerprint):
+        if not regrade and already_graded(out, sub.name, digest, fingerprint):
             graded.append(sub.name)
         elif sub.name in live:
             held[sub.name] = live[sub.name]
@@ -162,7 +170,10 @@ def time_limit_minutes(week: Week, options: SlurmOptions) -> int:
 
 def _write_plan(out: Path, week: Week, chunk, *, from_bundle: bool,
                 allow_unconfined: bool, course_root: Path, time_limit: float) -> Plan:
-    plan = Plan(out / SLURM / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")
+    # Numbered, so plans sort in the order they were made (the caller holds the lock).
+    number = len(list((out / SLURM).glob("*"))) + 1 if (out / SLURM).is_dir() else 1
+    plan = Plan(out / SLURM / f"{number:04d}-{time.strftime('%Y%m%d-%H%M%S')}-"
+                f"{uuid.uuid4().hex[:6]}")
     inputs = plan.folder / "inputs"
     for folder in (inputs, plan.folder / "work", plan.folder / "logs"):
         folder.mkdir(parents=True)

@@ -187,7 +187,7 @@ def dump(results: dict) -> str:
 def slurm_cluster(tmp_path_factory):
     """A one-node Slurm cluster (tests/slurm_cluster.py) and a TA, an ordinary user, who
     submits to it: ``TA``. Started once, stopped by process id at the end."""
-    from slurm_cluster import OneNodeCluster
+    from slurm_cluster import OneNodeCluster, readable_by_everyone
 
     if os.geteuid() != 0:
         pytest.skip("starting Slurm's daemons and becoming a TA need root")
@@ -247,24 +247,3 @@ class TA:
         run = self.cluster.run(*command)
         assert run.returncode == 0, run.stderr
         return run.stdout
-
-
-class readable_by_everyone:
-    """Let other users reach ``paths`` (traverse their parents, read them) while in use:
-    the TA runs this checkout's Python environment, which may live under /root."""
-
-    def __init__(self, *paths: Path):
-        self.paths, self.changed = paths, {}
-
-    def __enter__(self):
-        for path in self.paths:
-            for folder in reversed([path, *path.parents] if path.is_dir() else path.parents):
-                mode = folder.stat().st_mode
-                if not mode & 0o001:
-                    self.changed[folder] = mode
-                    folder.chmod(mode | 0o001)
-        return self
-
-    def __exit__(self, *exc):
-        for folder, mode in self.changed.items():
-            folder.chmod(mode & 0o7777)
