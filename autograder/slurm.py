@@ -24,7 +24,8 @@ time-out result. A SIGTERM well before the limit (``scancel``, ``scontrol requeu
 preemption) publishes nothing: the requeued run, or the next run of the command, grades
 that submission.
 
-Every Slurm command goes through ``_slurm``; nothing else here talks to the cluster.
+Every Slurm command (sbatch, squeue, scancel, sinfo, scontrol) goes through ``_slurm``;
+nothing else talks to the cluster. sacct is not needed: every outcome is a result file.
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ def submit_class(week: Week, out: Path, submissions: list[Submission], *,
             todo.append((sub, digest))
     if not todo:
         return [], graded, held
+    _check_partition(options.partition)
     _prepare_data(week)
     limit = max_array_size()
     for start in range(0, len(todo), limit):
@@ -219,6 +221,16 @@ def _sbatch(plan: Plan, count: int, week: Week, options: SlurmOptions) -> str:
     command += ["--wrap", f"exec {shlex.quote(sys.executable)} -m autograder.slurm task "
                           f"{shlex.quote(str(plan.folder / 'plan.json'))}"]
     return _slurm(*command).strip().split(";")[0]
+
+
+def _check_partition(partition: str) -> None:
+    """A partition the cluster does not have fails here, before anything is copied."""
+    if partition:
+        known = {p.rstrip("*") for p in _slurm("sinfo", "--noheader", "--format",
+                                               "%P").split()}
+        if partition not in known:
+            raise SlurmError(f"the cluster has no partition {partition!r}; it has "
+                             f"{', '.join(sorted(known)) or 'none'} (sinfo)")
 
 
 def _move_aside(out: Path, name: str) -> None:

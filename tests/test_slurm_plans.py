@@ -71,6 +71,7 @@ def fake_slurm(tmp_path, monkeypatch):
     stand_in(bin_dir, "sbatch", record + "echo 4242\n")
     stand_in(bin_dir, "squeue", record)
     stand_in(bin_dir, "scontrol", record + 'echo "MaxArraySize            = 3"\n')
+    stand_in(bin_dir, "sinfo", record + 'printf "debug*\\ncpu\\n"\n')
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
 
     def sbatches() -> list[list[str]]:
@@ -120,6 +121,19 @@ def test_a_class_beyond_max_array_size_becomes_several_arrays(week, tmp_path, fa
     entry = plans[2].entries()[0]
     assert Path(entry["notebook"]).read_bytes() == subs[6].notebook.read_bytes()
     assert entry["handed_in"] == str(subs[6].notebook)
+
+
+def test_a_partition_the_cluster_lacks_is_refused_before_anything_is_submitted(
+        week, tmp_path, fake_slurm):
+    path = tmp_path / "s.ipynb"
+    nbformat.write(tiny_notebook(0.5, "cat"), path)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(slurm.SlurmError, match="no partition 'gpu'; it has cpu, debug"):
+        slurm.submit_class(week, out, [Submission(name="s", notebook=path)],
+                           options=slurm.SlurmOptions(partition="gpu"), from_bundle=False,
+                           allow_unconfined=False, course_root=tmp_path)
+    assert fake_slurm() == [] and slurm.plans(out) == []
 
 
 def test_the_first_result_published_wins(tmp_path):
