@@ -198,7 +198,7 @@ def test_the_coordinator_killed_and_run_again_submits_nothing_twice(disrupted):
 def test_slurmd_killed_mid_grading_and_restarted_leaves_one_result_each(slurm_cluster,
                                                                         course):
     ta = slurm_cluster
-    notebooks = {f"s{i}": (0.6, "cat", SLEEP.format(seconds=15)) for i in range(3)}
+    notebooks = {f"s{i}": (0.6, "cat", SLEEP.format(seconds=8)) for i in range(3)}
     inputs = ta.hand_over(write_class(ta.folder("slurmd"), notebooks))
     out = ta.folder("slurmd-graded") / "out"
     grade_on_slurm(ta, course, inputs, out, "--no-wait")
