@@ -73,7 +73,7 @@ def run(cluster: OneNodeCluster, work: Path, count: int) -> None:
           f"({os.cpu_count()} cores):")
     for engine, seconds in timings.items():
         print(f"  {engine:24} {seconds:7.1f} s")
-    print(f"  Slurm / local: {slurm / local:.2f}x (+{slurm - local:.1f} s); gradebooks "
+    print(f"  Slurm / local: {slurm / local:.2f}x ({slurm - local:+.1f} s); gradebooks "
           f"{'equal' if same else 'DIFFER'}; outputs in {work}")
 
 
