@@ -363,13 +363,13 @@ class Terminated(BaseException):
 def run_task(plan_file: Path, index: int) -> int:
     started = time.monotonic()
     document = json.loads(plan_file.read_text())
-    os.environ["AUTOGRADER_COURSE"] = document["course"]
     entry = document["submissions"][index]
     out, name = Path(document["out"]), entry["name"]
     restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
     if (out / name).exists():  # an earlier run of this task published: nothing to do
         print(f"{name}: already published by an earlier run; nothing to do", flush=True)
         return 0
+    os.environ["AUTOGRADER_COURSE"] = document["course"]  # the course the TA graded from
     week = Week.load(Path(document["week"]))
     grader = _task_grader(document["allow_unconfined"])
     sub = Submission(name=name, notebook=Path(entry["notebook"]), student=entry["student"],

@@ -172,5 +172,7 @@ def test_a_task_whose_submission_was_published_does_nothing(tmp_path, capsys, mo
     plan.write_text(json.dumps({"course": str(tmp_path), "out": str(out), "submissions": [
         {"name": "alice"}]}))
     monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    before = dict(os.environ)
     assert slurm.run_task(plan, 0) == 0
+    assert dict(os.environ) == before  # the test process's settings are left alone
     assert "already published by an earlier run" in capsys.readouterr().out
