@@ -151,15 +151,15 @@ def submit_class(week: Week, out: Path, submissions: list[Submission], *,
         return [], graded, held
     _check_partition(options.partition)
     _prepare_data(week)
-    limit = max_array_size()
+    limit, minutes = max_array_size(), time_limit_minutes(week, options)
     for start in range(0, len(todo), limit):
         chunk = todo[start:start + limit]
         for sub, _ in chunk:  # a stale result (other content, other build) makes way
             _move_aside(out, sub.name)
         plan = _write_plan(out, week, chunk, from_bundle=from_bundle,
                            allow_unconfined=allow_unconfined, course_root=course_root,
-                           time_limit=time_limit_minutes(week, options) * 60)
-        _sbatch(plan, len(chunk), week, options)
+                           time_limit=minutes * 60)
+        _sbatch(plan, len(chunk), week, options, minutes)
     return [sub for sub, _ in todo], graded, held
 
 
@@ -202,11 +202,11 @@ def _write_plan(out: Path, week: Week, chunk, *, from_bundle: bool,
     return plan
 
 
-def _sbatch(plan: Plan, count: int, week: Week, options: SlurmOptions) -> str:
+def _sbatch(plan: Plan, count: int, week: Week, options: SlurmOptions, minutes: int) -> str:
     array = f"0-{count - 1}" + (f"%{options.parallel}" if options.parallel else "")
     command = [
         "sbatch", "--parsable", "--job-name", plan.job_name, "--array", array,
-        "--time", str(time_limit_minutes(week, options)),
+        "--time", str(minutes),
         "--mem", f"{week.limits.memory_mb + GRADER_MEMORY_MB}M",
         "--cpus-per-task", str(week.limits.cpus), "--ntasks", "1",
         "--output", str(plan.folder / "logs" / "%a.log"), "--chdir", str(plan.folder),
@@ -256,8 +256,7 @@ def live_tasks(out: Path) -> dict[str, str]:
     by_job = {plan.job_name: plan for plan in plans(out)}
     if not by_job:
         return {}
-    user = pwd.getpwuid(os.getuid()).pw_name
-    listing = _slurm("squeue", "--noheader", "--array", "--user", user,
+    listing = _slurm("squeue", "--noheader", "--array", "--user", _user(),
                      "--format", "%j|%K|%T")
     held = {}
     for line in listing.splitlines():
@@ -302,8 +301,7 @@ def cancel(out: Path) -> int:
     """scancel this folder's queued and running tasks; how many jobs were asked."""
     names = [plan.job_name for plan in plans(out)]
     if names:
-        user = pwd.getpwuid(os.getuid()).pw_name
-        _slurm("scancel", "--user", user, "--name", ",".join(names))
+        _slurm("scancel", "--user", _user(), "--name", ",".join(names))
     return len(names)
 
 
@@ -343,6 +341,11 @@ def cluster_config() -> dict[str, str]:
         if sep:
             config[key.strip()] = value.strip()
     return config
+
+
+def _user() -> str:
+    """Who runs this: squeue and scancel look at this user's jobs only."""
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
 def _slurm(*command: str) -> str:

@@ -28,6 +28,11 @@ USER = "aml-ta"  # the TA: an ordinary user without any privilege
 # The node offers more CPUs than this machine has, so that two tasks of 2 CPUs each
 # (the weeks' `cpus`) run at once, as on two cores of a real node.
 NODE_CPUS, NODE_MEMORY_MB = 4, 16000
+# A job step credential's lifetime (Slurm's default: 120 s). A requeued job waits this
+# long before it starts again, while the node still refuses its old credential: the
+# tests' requeue then takes seconds, not minutes, and needs no forced start (a start
+# forced sooner fails to launch with "Job credential revoked").
+CRED_EXPIRE_SECONDS = 15
 
 CONFIG = """\
 ClusterName=aml-test
@@ -35,7 +40,7 @@ SlurmctldHost={host}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket={folder}/munge/munge.socket
+AuthInfo=socket={folder}/munge/munge.socket,cred_expire={cred_expire}
 CredType=cred/munge
 StateSaveLocation={folder}/state
 SlurmdSpoolDir={folder}/spool
@@ -90,7 +95,8 @@ class OneNodeCluster:
         host = socket.gethostname()
         self.conf.write_text(CONFIG.format(host=host, folder=self.folder, cpus=NODE_CPUS,
                                            memory=NODE_MEMORY_MB, ctld_port=free_port(),
-                                           slurmd_port=free_port()))
+                                           slurmd_port=free_port(),
+                                           cred_expire=CRED_EXPIRE_SECONDS))
         self.conf.chmod(0o644)
         munge = self.folder / "munge"
         subprocess.run(["munged", f"--key-file={key}", f"--socket={munge}/munge.socket",

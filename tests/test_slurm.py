@@ -149,11 +149,10 @@ def disrupted(slurm_cluster, course):
         time.sleep(3)  # its kernel is running the notebook now
         task = slurm_task(ta, out, "requeued")
         ta.slurm("scontrol", "requeue", task)
-        # Slurm holds a requeued job back (Reason=BeginTime, about two minutes); its
-        # owner may start it at once.
+        # Slurm holds a requeued job back (Reason=BeginTime) for the cluster's credential
+        # lifetime; the coordinator dies while the task waits there.
         wait_for(lambda: ta.slurm("squeue", "--noheader", "--job", task, "--format",
                                   "%T").strip() == "PENDING", what="the requeue")
-        ta.slurm("scontrol", "update", f"JobId={task}", "StartTime=now")
     finally:
         os.killpg(coordinator.pid, signal.SIGKILL)
         coordinator.wait()
