@@ -28,7 +28,7 @@ import nbformat
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
 
 from autograder.errors import CompileError
-from autograder.grading.bundle import given_cells
+from autograder.grading.bundle import check_cell, given_cells, student_side
 from autograder.grading.results import CheckResult, read_results
 from autograder.grading.runner import grade_notebook
 from autograder.weeks import CONFIG_NAME, MANIFEST_NAME, Course, Manifest, Week
@@ -71,7 +71,11 @@ def _read_notebook(path: Path, week: str):
 
 
 def _check_questions(week: Week, nb, name: str) -> None:
-    grade_ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    grade_ids = {_grade_id(cell) for cell in nb.cells}
+    taken = sorted(g for g in grade_ids if student_side(g))
+    if taken:
+        raise CompileError(name, f"the grade_id(s) {taken} are the release's own (check and "
+                                 "save cells): name the cells otherwise")
     for question in week.questions.values():
         missing = [cell for cell in question.cells if cell not in grade_ids]
         if missing:
@@ -81,16 +85,29 @@ def _check_questions(week: Week, nb, name: str) -> None:
 
 def student_notebook(nb, week: Week):
     """nbgrader's preprocessors: solutions replaced by stubs, hidden tests and outputs
-    removed; then the given cells that save the submission's bundle."""
+    removed; a check cell after each question's last cell and one for all before the
+    given cells that save the submission's bundle."""
     nb = nbformat.from_dict(nb)
     resources: dict = {}
     for preprocessor in (ClearSolutions(enforce_metadata=True),
                          ClearHiddenTests(enforce_metadata=True), ClearOutput()):
         nb, resources = preprocessor.preprocess(nb, resources)
-    for cell in nb.cells:
+    owner = {grade_id: q.id for q in week.questions.values() for grade_id in q.cells}
+    last = {owner[_grade_id(cell)]: index for index, cell in enumerate(nb.cells)
+            if _grade_id(cell) in owner}  # each question's last cell, in notebook order
+    after = {index: question for question, index in last.items()}
+    cells = []
+    for index, cell in enumerate(nb.cells):
         cell.metadata.pop("execution", None)
-    nb.cells.extend(given_cells(week))
+        cells.append(cell)
+        if index in after:
+            cells.append(check_cell(after[index]))
+    nb.cells = cells + [check_cell(None)] + given_cells(week)
     return nb
+
+
+def _grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 def _write_release(source: Path, week: Week, nb, release: Path) -> None:

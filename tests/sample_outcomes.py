@@ -14,10 +14,10 @@ earn its points the score it gets and words its message must contain::
     [[check]]            # ... or every check of a question
     question = "q3"
     score = 0
-    says = ["cell 10 is not answered yet"]
+    says = ["cell 12 is not answered yet"]
 
     [output]             # words of results.json's top-level message (optional)
-    says = ["Not run: cell 11 is an edited copy of the given cell `q3_train`"]
+    says = ["Not run: cell 13 is an edited copy of the given cell `q3_train`"]
 
 Every check not listed must earn its full points. A week's reference
 (``source/<week>/<week>.ipynb``) has no file: it earns full marks. The checks and their

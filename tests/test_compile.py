@@ -84,6 +84,15 @@ def test_a_week_toml_naming_another_week_stops_compilation(course):
         compile_week(course, "week1", verify=False, log=lambda *_: None)
 
 
+def test_a_cell_named_like_the_releases_own_check_cells_stops_compilation(course):
+    path = course.root / "source/week1/week1.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].metadata["nbgrader"]["grade_id"] = "ag_check_setup"
+    nbformat.write(nb, path)
+    with pytest.raises(CompileError, match=r"\['ag_check_setup'\] are the release's own"):
+        compile_week(course, "week1", verify=False, log=lambda *_: None)
+
+
 # A week whose checks need no model, so that verifying its reference takes seconds.
 TINY_CONFIG = """
 title = "Tiny week"

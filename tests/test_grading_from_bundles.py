@@ -19,7 +19,8 @@ from conftest import ROOT, by_question, grade_as_ta, outputs, results_of, withou
 from sample_notebooks import reference
 from test_models_as_data import archive, layer, sequential, write_link
 
-from autograder.grading.bundle import MAX_BUNDLE_BYTES
+from autograder.grading.bundle import CHECK_CELL, MAX_BUNDLE_BYTES
+from autograder.weeks import Week
 
 WEEKS = ["week1", "week2", "week3", "week4"]
 
@@ -64,6 +65,13 @@ def test_a_students_own_run_saves_a_bundle_that_check_and_the_grader_take(tmp_pa
 
     ran = nbformat.read(folder / f"{week}.ipynb", as_version=4)
     assert f"saved {week}.bundle.zip" in ran.cells[-1].outputs[0]["text"]
+    # Its check cells ran on the way, each showing its table: all pass.
+    checked = [cell.outputs[-1]["data"] for cell in ran.cells if cell.get("metadata", {}).get(
+        "nbgrader", {}).get("grade_id", "").startswith(CHECK_CELL)]
+    assert len(checked) == len(Week.load(folder).questions) + 1
+    for shown in checked:
+        assert "public checks pass" in shown["text/plain"] and "FIX" not in shown["text/plain"]
+        assert "<table>" in shown["text/html"]
     check = subprocess.run([sys.executable, "-m", "autograder.cli", "check", f"{week}.ipynb"],
                            cwd=folder, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr

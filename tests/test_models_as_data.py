@@ -14,9 +14,11 @@ import nbformat
 import numpy as np
 import pytest
 from conftest import ROOT
+from sample_notebooks import reference
 
 from autograder.grading.alignment import align
 from autograder.grading.archive import ArchiveRefused, check_archive
+from autograder.grading.bundle import student_side
 from autograder.grading.cleanroom import definitions
 from autograder.grading.oracle import OracleError, _decode
 from autograder.sandbox import protocol
@@ -240,12 +242,22 @@ def code_of(nb) -> list[str]:
 
 
 def test_the_reference_aligns_to_itself(week1):
+    """The check and save cells run in the student's kernel only: the check cells stay
+    as text in their places, so that cells are numbered as in the release."""
     week, release = week1
-    reference = nbformat.read(ROOT / "source/week1/week1.ipynb", as_version=4)
-    aligned = align(week, release, reference)
-    assert code_of(aligned.notebook) == code_of(reference) and aligned.not_run == []
+    handed_in = reference("week1", ROOT)
+    aligned = align(week, release, handed_in)
+    own_side = [c for c in handed_in.cells if student_side(c.metadata["nbgrader"]["grade_id"])]
+    assert len(own_side) == len(week.questions) + 2  # a check cell each, check_all, save
+    assert code_of(aligned.notebook) == [c.source for c in handed_in.cells
+                                         if c.cell_type == "code" and c not in own_side]
+    assert aligned.not_run == []
+    checks = [(c.cell_type, c.source) for c in aligned.notebook.cells
+              if student_side(c.metadata.get("nbgrader", {}).get("grade_id"))]
+    assert checks == [("raw", c.source) for c in own_side[:-1]]
+    assert len(aligned.notebook.cells) == len(handed_in.cells) - 1
     # What happens to a question's cells, its given training cell included, is its own.
-    assert aligned.question_of_cell == week.question_of_cell(reference)
+    assert aligned.question_of_cell == week.question_of_cell(handed_in)
 
 
 def test_metadata_ids_and_order_of_cells_prove_nothing(week1):
@@ -261,12 +273,14 @@ def test_metadata_ids_and_order_of_cells_prove_nothing(week1):
     nb.cells.append(nbformat.v4.new_code_cell("compile_and_train = None"))  # after the end
     aligned = align(week, release, nb)
     ran = code_of(aligned.notebook)
-    released_given = [c.source for c in release.cells if c.cell_type == "code"
+    released_given = [c for c in release.cells if c.cell_type == "code"
                       and not c.metadata.get("nbgrader", {}).get("solution")]
-    # Every given cell but the last, which saves a bundle: the grader takes its own.
-    assert "save_bundle" in released_given[-1]
-    assert all(source in ran for source in released_given[:-1])
-    assert released_given[-1] not in ran
+    # Every given cell but the student's own side: the grader checks as it grades, and
+    # takes its own bundle.
+    own_side = [c.source for c in released_given if student_side(c.metadata.nbgrader.grade_id)]
+    assert "save_bundle" in own_side[-1] and "check(\"q1\")" in own_side[0]
+    assert all(c.source in ran for c in released_given if c.source not in own_side)
+    assert not set(own_side) & set(ran)
     assert "epochs=1," not in "\n".join(ran) and "compile_and_train = None" not in ran
     assert "sequential_model" in aligned.answer_source("q1")
     assert "class IrisNet" in aligned.answer_source("q3")

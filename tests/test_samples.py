@@ -67,7 +67,7 @@ def test_differences_name_every_departure():
     """A results.json that departs from its outcome in score, words or checks is caught."""
     outcome = expected(ROOT, "week1", "wrong")
     manifest = Manifest.load(Course(ROOT).built_week("week1"))
-    results = {"output": "Not run: cell 11 is an edited copy of the given cell `q3_train`",
+    results = {"output": "Not run: cell 13 is an edited copy of the given cell `q3_train`",
                "tests": [{"name": name, "score": check.score, "output": " ".join(check.says)}
                          for name, check in outcome.checks.items()]}
     assert outcome.differences(results) == []

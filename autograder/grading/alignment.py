@@ -28,6 +28,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from autograder.grading.bundle import CELL_ID as BUNDLE_CELL
+from autograder.grading.bundle import student_side
 from autograder.weeks import Week
 
 
@@ -104,6 +105,12 @@ def align(week: Week, release: NotebookNode, submission: NotebookNode) -> Aligne
         k += 1
         if _grade_id(released[k]) == BUNDLE_CELL:
             continue  # the grader takes the bundle from the kernel itself
+        if student_side(_grade_id(released[k])):
+            # A check cell runs in the student's kernel only (the grader checks as it
+            # grades); kept as text, so that cells are numbered as in the release.
+            cells.append(nbformat.v4.new_raw_cell(released[k].source, id=released[k].get(
+                "id", "check"), metadata=copy.deepcopy(released[k].metadata)))
+            continue
         if not _is_answer(released[k]):
             if owner.get(_grade_id(released[k])):  # a given cell of a question (its training)
                 question_of_cell[len(cells)] = owner[_grade_id(released[k])]

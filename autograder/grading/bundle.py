@@ -79,6 +79,33 @@ def given_cells(week: Week) -> list:
     return [text, code]
 
 
+# After each question's cells, and before the save cells, the compiler puts a cell that
+# runs that question's public checks in the student's kernel (``autograder.student.check``).
+# Like the save cell, they are the student's side: grading leaves them out.
+CHECK_CELL = "ag_check_"  # grade_id prefix: ag_check_q1, ..., ag_check_all
+
+
+def check_cell(question: str | None):
+    """The given cell that checks ``question`` (None: every question) in the notebook."""
+    if question is None:
+        source = ("# Every question's public checks, against this kernel's models and values.\n"
+                  "from autograder.student import check_all\n\ncheck_all()")
+    else:
+        source = (f"# The public checks of {question}, against this kernel's models and values\n"
+                  "# (seconds: nothing is run again). The hidden checks run when you submit.\n"
+                  f"from autograder.student import check\n\ncheck(\"{question}\")")
+    grade_id = CHECK_CELL + (question or "all")
+    cell = nbformat.v4.new_code_cell(source, id=grade_id.replace("_", "-"))
+    cell.metadata["nbgrader"] = {"grade": False, "grade_id": grade_id, "locked": True,
+                                 "schema_version": 3, "solution": False, "task": False}
+    return cell
+
+
+def student_side(grade_id: str | None) -> bool:
+    """A given cell that only the student's own kernel runs: grading leaves it out."""
+    return grade_id == CELL_ID or (grade_id or "").startswith(CHECK_CELL)
+
+
 class BundleRefused(ValueError):
     """A bundle that cannot be graded; the message is for the student."""
 

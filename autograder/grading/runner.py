@@ -27,10 +27,12 @@ GRADING_MARGIN = 300.0
 def grade_notebook(week: Week, notebook: Path, results_path: Path, *,
                    tests: Path | None = None, log: Path | None = None,
                    bundle: Path | str | None = None, visibility: str = "visible",
-                   question_visibility: Mapping[str, str] | None = None) -> GradingResult:
+                   question_visibility: Mapping[str, str] | None = None,
+                   questions: list[str] | None = None) -> GradingResult:
     """``bundle``: the one handed in with the notebook, graded from when it matches;
     ``NO_BUNDLE`` when one was asked for and none came (grader.log says so).
-    ``visibility``: Gradescope's, for every check but those of ``question_visibility``."""
+    ``visibility``: Gradescope's, for every check but those of ``question_visibility``.
+    ``questions``: only their checks run (and are listed)."""
     tests = tests or week.directory / "tests"
     results_path.unlink(missing_ok=True)
     command = [
@@ -42,6 +44,7 @@ def grade_notebook(week: Week, notebook: Path, results_path: Path, *,
         "--ag-visibility=" + ",".join([visibility, *(f"{q}={v}" for q, v in
                                                      (question_visibility or {}).items())]),
         *([f"--ag-bundle={bundle}"] if bundle is not None else []),
+        *([f"--ag-questions={','.join(questions)}"] if questions else []),
     ]
     limit = week.limits.total_time + GRADING_MARGIN
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **week.limits.thread_env()}
