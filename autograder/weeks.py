@@ -57,6 +57,14 @@ class Room:
 
 
 @dataclass(frozen=True)
+class LeaderboardColumn:
+    """A column of Gradescope's leaderboard: a figure the checks measure (``measure``)."""
+    name: str
+    measured: str  # the figure's label, e.g. "cnn_model test accuracy"
+    order: str = "desc"  # "desc": higher ranks first; "asc": lower (a parameter count)
+
+
+@dataclass(frozen=True)
 class Exports:
     """What the student's kernel hands over after its notebook ran (week.toml [exports])."""
     models: tuple[str, ...] = ()  # saved as Keras archives, rebuilt in a clean room
@@ -84,6 +92,7 @@ class Week:
     rooms: dict[str, Room] = field(default_factory=dict)
     # measured figure (label or glob) -> largest difference an audit accepts (audit.py)
     audit: dict[str, float] = field(default_factory=dict)
+    leaderboard: tuple[LeaderboardColumn, ...] = ()
     directory: Path = Path(".")
 
     # The released notebook as compiled, in a week's build and its release folder (hidden
@@ -137,6 +146,7 @@ class Week:
                             bool(exports.get("figures", False))),
             rooms=rooms,
             audit={str(k): float(v) for k, v in audit.items()},
+            leaderboard=_leaderboard(raw.get("leaderboard", []), path),
             directory=Path(directory),
         )
 
@@ -163,6 +173,22 @@ class Week:
                     f"{missing} of the released notebook): answer in the released notebook's "
                     "cells instead of deleting or re-creating them")
         return messages
+
+
+def _leaderboard(raw, path: Path) -> tuple[LeaderboardColumn, ...]:
+    """``[[leaderboard]]`` tables: name, measured and an optional order."""
+    columns = []
+    for table in raw if isinstance(raw, list) else [None]:
+        if not isinstance(table, dict) or set(table) - {"name", "measured", "order"} or not all(
+                isinstance(table.get(key), str) and table[key] for key in ("name", "measured")):
+            raise ConfigError(f"{path}: each [[leaderboard]] has a name and the label of a "
+                              "figure the checks measure (measured), and an order at most")
+        if table.get("order", "desc") not in ("asc", "desc"):
+            raise ConfigError(f"{path}: [[leaderboard]] {table['name']!r}: order is \"asc\" or "
+                              f"\"desc\", not {table['order']!r}")
+        columns.append(LeaderboardColumn(table["name"], table["measured"],
+                                         table.get("order", "desc")))
+    return tuple(columns)
 
 
 @dataclass(frozen=True)

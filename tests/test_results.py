@@ -4,13 +4,22 @@ reader gets back, with Gradescope's check names unchanged."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
+import jsonschema
+import pytest
+
+from autograder.errors import ConfigError
 from autograder.grading.results import (NOT_RUN, CheckResult, GradingResult, gradebook_csv,
                                         read_results, write_results)
+from autograder.weeks import Week
+
+SCHEMA = json.loads((Path(__file__).parent / "gradescope_results.schema.json").read_text())
 
 WEEK = SimpleNamespace(name="week9", title="Week 9: a test week", questions={
-    "q1": SimpleNamespace(title="A number"), "q2": SimpleNamespace(title="A label")})
+    "q1": SimpleNamespace(title="A number"), "q2": SimpleNamespace(title="A label")},
+    leaderboard=())
 
 
 def graded() -> GradingResult:
@@ -97,3 +106,65 @@ def test_not_graded_is_one_failed_entry_saying_why():
 def test_the_gradebook_reads_the_model():
     rows = gradebook_csv(WEEK, {"ann": graded()}).splitlines()
     assert rows == ["submission,q1,q2,total,max,provenance,mode,audit", "ann,2,0,2,4,,bundle,"]
+
+
+# -- Gradescope's leaderboard ------------------------------------------------------------
+BOARD = """
+notebook = "w.ipynb"
+[questions.q1]
+title = "CNN"
+[questions.q2]
+title = "IMDB"
+[[leaderboard]]
+name = "CNN accuracy"
+measured = "cnn_model test accuracy"
+[[leaderboard]]
+name = "IMDB accuracy"
+measured = "imdb_model test accuracy"
+[[leaderboard]]
+name = "CNN parameters"
+measured = "cnn_model parameters"
+order = "asc"
+"""
+
+
+def measured_check(question: str, figures: dict, visibility: str) -> CheckResult:
+    check = CheckResult(question=question, check="figures", max_score=1.0,
+                        question_title=question, visibility=visibility)
+    for label, value in figures.items():
+        check.measure(label, value, None, f"{label}: {value}")
+    check.failed("below the threshold")  # a failed check's figures count too
+    return check
+
+
+def test_the_leaderboard_holds_the_figures_students_see_at_once(tmp_path):
+    """Students see the leaderboard at once: a figure whose check they see only after the
+    due date (or never) stays off it."""
+    (tmp_path / "week.toml").write_text(BOARD)
+    week = Week.load(tmp_path)
+    cnn = measured_check("q1", {"cnn_model test accuracy": 0.64, "cnn_model parameters": 34282},
+                         "visible")
+    imdb = measured_check("q2", {"imdb_model test accuracy": 0.91}, "after_due_date")
+    result = GradingResult.of(week, [cnn, imdb], seconds=1.0, extra={})
+    data = result.to_json()
+    assert data["leaderboard"] == [
+        {"name": "CNN accuracy", "value": 0.64, "order": "desc"},
+        {"name": "CNN parameters", "value": 34282, "order": "asc"}]
+    jsonschema.validate(data, SCHEMA)
+    write_results(tmp_path / "results.json", result)
+    assert read_results(tmp_path / "results.json").to_json() == data
+    # A week without a leaderboard writes none.
+    assert "leaderboard" not in graded().to_json()
+
+
+@pytest.mark.parametrize("table, message", [
+    ('name = "CNN"', "has a name and the label of a figure"),
+    ('name = "CNN"\nmeasured = 3', "has a name and the label of a figure"),
+    ('name = "CNN"\nmeasured = "x"\nwhere = "top"', "has a name and the label of a figure"),
+    ('name = "CNN"\nmeasured = "x"\norder = "up"', "order is \"asc\" or \"desc\", not 'up'"),
+])
+def test_a_malformed_leaderboard_is_refused(tmp_path, table, message):
+    (tmp_path / "week.toml").write_text(BOARD.split("[[leaderboard]]")[0]
+                                        + "[[leaderboard]]\n" + table + "\n")
+    with pytest.raises(ConfigError, match=message):
+        Week.load(tmp_path)

@@ -35,6 +35,11 @@ def test_reference_reports_its_figures(graded):
     assert "`cnn_model` has 34,282 parameters" in outputs(reference, "q2")
     assert re.search(r"`imdb_model` classifies 9\d\.\d% of the 25,000 test reviews correctly "
                      r"\(needs 90%\)", outputs(reference, "q3"))
+    # Gradescope's leaderboard (week.toml): the figures, as measured.
+    assert reference["leaderboard"] == [
+        {"name": "CNN accuracy", "value": figures["cnn_model test accuracy"], "order": "desc"},
+        {"name": "IMDB accuracy", "value": figures["imdb_model test accuracy"], "order": "desc"},
+        {"name": "CNN parameters", "value": 34_282, "order": "asc"}]
 
 
 @pytest.mark.grading

@@ -100,6 +100,9 @@ class GradingResult:
     output: str = ""
     execution_time: float = 0.0
     extra: dict = field(default_factory=dict)
+    # Gradescope's leaderboard: [{"name", "value", "order"}], from the figures of checks
+    # students may see at once (``of``).
+    leaderboard: list[dict] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -146,6 +149,13 @@ class GradingResult:
         # given cell): the student must learn it from the result, not guess it.
         lines += [f"Not run: {note}" for note in extra.get("not_run", [])]
         result.output = "\n".join(lines)
+        # The leaderboard is public at once: only figures of checks visible at once.
+        shown = {label: value for check in checks if check.visibility == "visible"
+                 for label, value in check.figures().items()}
+        result.leaderboard = [{"name": column.name, "value": shown[column.measured],
+                               "order": column.order}
+                              for column in week.leaderboard
+                              if column.measured in shown]
         return result
 
     @classmethod
@@ -158,8 +168,9 @@ class GradingResult:
                    execution_time=round(seconds, 1))
 
     def to_json(self) -> dict:
+        board = {"leaderboard": self.leaderboard} if self.leaderboard else {}
         return {"score": self.score, "execution_time": self.execution_time,
-                "output": self.output, "stdout_visibility": "hidden",
+                "output": self.output, "stdout_visibility": "hidden", **board,
                 "tests": [c.to_json() for c in self.checks],
                 "extra_data": {"week": self.week, **self.extra}}
 
@@ -167,9 +178,13 @@ class GradingResult:
     def from_json(cls, data: dict) -> GradingResult:
         """Raises KeyError, TypeError or ValueError when ``data`` is not a results.json."""
         extra = dict(data.get("extra_data") or {})
+        board = data.get("leaderboard") or []
+        if not isinstance(board, list) or not all(isinstance(c, dict) for c in board):
+            raise ValueError("leaderboard is not a list of columns")
         return cls(str(extra.pop("week", "")), [CheckResult.from_json(t) for t in data["tests"]],
                    output=str(data.get("output", "")),
-                   execution_time=float(data.get("execution_time", 0.0)), extra=extra)
+                   execution_time=float(data.get("execution_time", 0.0)), extra=extra,
+                   leaderboard=board)
 
 
 def write_results(path: Path, result: GradingResult) -> None:
