@@ -154,7 +154,10 @@ def _check(folder: str | Path, questions: list[str] | None) -> "CheckReport":
         result = grade_notebook(settings, notebook, scratch / "results.json",
                                 tests=settings.directory / "checks", log=scratch / "check.log",
                                 bundle=bundle, questions=questions)
-    notes = [f"not handed over: {name}: {problem}" for name, problem in sorted(problems.items())]
+    # What could not be handed over, when checking everything (a question's own checks
+    # say so for its models, and the others' are not finished yet).
+    notes = [f"not handed over: {name}: {problem}" for name, problem in sorted(problems.items())
+             if questions is None]
     if result.extra.get("bundle_not_used"):
         notes.append(f"the grader could not read this kernel's bundle: "
                      f"{result.extra['bundle_not_used']}")
@@ -207,13 +210,15 @@ class CheckReport:
         def cell(text: str) -> str:
             return html.escape(text).replace("\n", "<br>")
 
+        left = 'style="text-align:left"'
         rows = "".join(
-            f"<tr><td>{cell(q)}</td><td>{cell(name)}</td><td>{cell(points)}</td>"
-            f"<td style=\"color:{'#1a7f37' if outcome == 'passed' else '#b42318'}\">"
-            f"{cell(outcome)}</td></tr>"
+            f"<tr><td {left}>{cell(q)}</td><td {left}>{cell(name)}</td><td {left}>{cell(points)}"
+            f"</td><td style=\"text-align:left;color:"
+            f"{'#1a7f37' if outcome == 'passed' else '#b42318'}\">{cell(outcome)}</td></tr>"
             for q, name, points, outcome in self.rows())
+        heads = "".join(f"<th {left}>{head}</th>" for head in
+                        ("question", "check", "points", "passed, or what to fix"))
         notes = "".join(f"<p>{cell(note)}</p>" for note in self.notes)
-        return ("<table><thead><tr><th>question</th><th>check</th><th>points</th>"
-                f"<th>passed, or what to fix</th></tr></thead><tbody>{rows}</tbody></table>"
+        return (f"<table><thead><tr>{heads}</tr></thead><tbody>{rows}</tbody></table>"
                 f"{notes}<p>{cell(self.summary())}</p>")
 

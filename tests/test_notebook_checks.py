@@ -10,11 +10,11 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 import pytest
 from conftest import ROOT
-from nbclient import NotebookClient
 from week1_submissions import SAMPLES
 
 from autograder.grading.bundle import CHECK_CELL, CELL_ID, student_side
@@ -52,7 +52,7 @@ def test_the_table_shows_what_to_fix_and_escapes_it():
     page = report._repr_html_()
     assert "<script" not in page and "<img" not in page and "<b>" not in page
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page and "onerror=&quot;" in page
-    assert re.search(r"<td>q1</td>.*<td>1/1</td>.*passed", page)
+    assert re.search(r">q1</td>.*>1/1</td>.*passed", page)
     assert not report.passed
     text = repr(report)
     assert "PASS q1 The model takes 4 features (1/1)" in text
@@ -122,10 +122,18 @@ def as_checked_in_a_kernel(sample: str) -> nbformat.NotebookNode:
     return nb
 
 
-def cli_check(folder, notebook: str) -> tuple[dict[tuple[str, str], bool], str]:
-    """`autograder check` on the notebook and the bundle beside it: (question, check) ->
-    passed, and its output."""
-    run = subprocess.run([sys.executable, "-m", "autograder.cli", "check", notebook],
+def checked(folder, sample: str) -> tuple[dict, dict[tuple[str, str], bool], str]:
+    """Run the sample as a student does (jupyter execute, every cell in order), then
+    `autograder check` on it and the bundle it saved: (what check_all() and check("q1")
+    showed in the kernel, (question, check) -> passed by `autograder check`, its output)."""
+    shutil.copytree(ROOT / "release" / "week1", folder)
+    nbformat.write(as_checked_in_a_kernel(sample), folder / "week1.ipynb")
+    run = subprocess.run([sys.executable, "-m", "jupyter", "execute", "--inplace",
+                          "--allow-errors", "week1.ipynb"], cwd=folder, capture_output=True,
+                         text=True)
+    assert run.returncode == 0 and (folder / "week1.bundle.zip").exists(), run.stderr[-3000:]
+    in_kernel = json.loads((folder / "in-kernel.json").read_text())
+    run = subprocess.run([sys.executable, "-m", "autograder.cli", "check", "week1.ipynb"],
                          cwd=folder, capture_output=True, text=True)
     assert run.returncode in (0, 1), run.stdout + run.stderr
     outcome, question = {}, None
@@ -136,23 +144,26 @@ def cli_check(folder, notebook: str) -> tuple[dict[tuple[str, str], bool], str]:
         mark = re.match(r"  (PASS|FIX ) (.+)", line)
         if mark:
             outcome[(question, mark.group(2))] = mark.group(1) == "PASS"
-    return outcome, run.stdout
+    return in_kernel, outcome, run.stdout
+
+
+SAMPLES_CHECKED = ["correct", "partial", "wrong", "crashing", "lambda"]
+
+
+@pytest.fixture(scope="module")
+def checked_samples(tmp_path_factory):
+    """Each sample checked both ways; two at a time (each is a kernel or a grading)."""
+    work = tmp_path_factory.mktemp("checked")
+    with ThreadPoolExecutor(2) as pool:
+        done = pool.map(lambda sample: checked(work / sample / "week1", sample), SAMPLES_CHECKED)
+        return dict(zip(SAMPLES_CHECKED, done))
 
 
 @pytest.mark.grading
-@pytest.mark.parametrize("sample", ["correct", "partial", "wrong", "crashing", "lambda"])
-def test_a_check_in_the_kernel_agrees_with_autograder_check(tmp_path, sample):
-    folder = tmp_path / "week1"
-    shutil.copytree(ROOT / "release" / "week1", folder)
-    nb = as_checked_in_a_kernel(sample)
-    NotebookClient(nb, timeout=600, allow_errors=True,
-                   resources={"metadata": {"path": str(folder)}}).execute()
-    nbformat.write(nb, folder / "week1.ipynb")
-    assert (folder / "week1.bundle.zip").exists(), nb.cells[-1].outputs
-    in_kernel = json.loads((folder / "in-kernel.json").read_text())
-    by_cli, said = cli_check(folder, "week1.ipynb")
+@pytest.mark.parametrize("sample", SAMPLES_CHECKED)
+def test_a_check_in_the_kernel_agrees_with_autograder_check(checked_samples, sample):
+    in_kernel, by_cli, said = checked_samples[sample]
     assert "week1.bundle.zip matches the notebook" in said, said
-
     assert {(q, name): outcome == "passed" for q, name, _, outcome in in_kernel["rows"]} == by_cli
     assert [row for row in in_kernel["rows"] if row[0] == "q1"] == in_kernel["q1"]
     assert in_kernel["same"], "checking changed the kernel's random state, models or figures"
