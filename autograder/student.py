@@ -28,9 +28,11 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.grading.bundle import SUFFIX, code_digest, write_bundle
+from autograder.grading.bundle import (SUFFIX, BundleRefused, code_digest, read_bundle,
+                                      write_bundle)
 from autograder.grading.cleanroom import definitions
 from autograder.grading.export import export
+from autograder.grading.results import GradingResult
 from autograder.sandbox import probe, protocol
 from autograder.weeks import CONFIG_NAME, Course, Week
 
@@ -142,6 +144,11 @@ def _check(folder: str | Path, questions: list[str] | None) -> "CheckReport":
                          f"{', '.join(settings.questions)}")
     cells = ran_code()
     data, problems = bundle_of_this_kernel(settings, cells)
+    try:  # a bundle the grader refuses would be graded by running the notebook: not here
+        read_bundle(data, settings, code=code_digest(cells))
+    except BundleRefused as error:
+        return CheckReport(settings, GradingResult(settings.name, []), [
+            f"no check ran: the grader cannot take this kernel's models and values ({error})"])
     with tempfile.TemporaryDirectory(prefix="ag-check-") as scratch:
         scratch = Path(scratch)
         # What this kernel ran, as a notebook: the grader aligns it with the release and
@@ -193,6 +200,8 @@ class CheckReport:
                 for c in self.result.checks]
 
     def summary(self) -> str:
+        if not self.result.checks:
+            return "No public check ran."
         passed = sum(c.status == "passed" for c in self.result.checks)
         return (f"{passed} of {len(self.result.checks)} public checks pass. Hidden checks run "
                 "when you submit.")

@@ -67,6 +67,22 @@ def test_a_check_outside_a_release_folder_or_of_an_unknown_question_says_so(tmp_
         check("q9", ROOT / "release" / "week1")
 
 
+def test_a_bundle_the_grader_would_refuse_is_said_and_nothing_is_run(monkeypatch):
+    """Grading would run the whole notebook instead (minutes, for week 3): a check says why
+    the kernel's models cannot go over, and runs nothing."""
+    import autograder.grading.runner
+    import autograder.student as student
+
+    monkeypatch.setattr(student, "ran_code", lambda: ["x = 1"])
+    monkeypatch.setattr(student, "bundle_of_this_kernel", lambda week, cells: (b"x" * 10, {}))
+    monkeypatch.setattr(autograder.grading.runner, "grade_notebook",
+                        lambda *args, **kwargs: pytest.fail("graded a refused bundle"))
+    report = check("q1", ROOT / "release" / "week1")
+    assert not report.passed and report.rows() == []
+    assert "no check ran: the grader cannot take this kernel's models" in repr(report)
+    assert "No public check ran." in report._repr_html_()
+
+
 # -- in a real kernel -------------------------------------------------------------------
 # The kernel's state before and after check_all(): random generators, weights, figures.
 STATE = """
