@@ -2,7 +2,8 @@
 
 The submissions come from ``autograder.submissions.discover``. Output per
 submission, ``OUT/<name>/``: results.json, executed.ipynb,
-grader.log, feedback.html and submission.json (what was graded: the
+grader.log, written.json (when the week has written answers), feedback.html and
+submission.json (what was graded: the
 notebook's sha256, the week build's fingerprint, the student). A grading works
 in ``OUT/.partial/`` and its folder is renamed into place when everything in it
 is written, so ``OUT/<name>/`` is either absent or complete. A rerun skips
@@ -32,10 +33,15 @@ from typing import Callable
 from autograder.audit import read_audit
 from autograder.errors import OutputBusy
 from autograder.feedback import write_feedback
-from autograder.grading.results import GradingResult, read_results, write_atomically
+from autograder.grading.results import (GradingResult, class_summary, class_summary_csv,
+                                        gradebook_csv, read_results, write_atomically,
+                                        write_results)
 from autograder.grading.runner import NO_BUNDLE
 from autograder.submissions import Submission
 from autograder.weeks import Week
+from autograder.written.answers import read_answers, write_answers
+from autograder.written.questions import written_of
+from autograder.written.scores import read_scores, with_manual
 
 PARTIAL = ".partial"  # work in progress (deleted on the next run)
 SIDECAR = "submission.json"
@@ -109,7 +115,7 @@ class Batch:
             self.progress.started(sub.name)
             result = grade_into(work, self.week, sub, digest, self.grader,
                                 from_bundle=self.from_bundle, fingerprint=self.fingerprint,
-                                interrupted=lambda: self.stopping)
+                                out=self.out, interrupted=lambda: self.stopping)
             self._publish(work, self.out / sub.name)
             return result
         finally:
@@ -133,17 +139,26 @@ class Batch:
 
 
 def grade_into(work: Path, week: Week, sub: Submission, digest: str, grader: Grader, *,
-               from_bundle: bool, fingerprint: str, record: dict | None = None,
+               from_bundle: bool, fingerprint: str, out: Path, record: dict | None = None,
                interrupted: Callable[[], bool] = lambda: False) -> GradingResult:
     """Grade ``sub`` into the empty folder ``work``: results.json, executed.ipynb,
-    grader.log, feedback.html, then submission.json (with ``record`` added), written
-    last: its presence means the folder is complete. Every engine (a local batch, a
-    Slurm task) grades a submission this way and only publishes differently."""
+    grader.log, written.json (the written answers, as text), feedback.html, then
+    submission.json (with ``record`` added), written last: its presence means the folder
+    is complete. Every engine (a local batch, a Slurm task) grades a submission this way
+    and only publishes differently. The TAs' scores of written answers, kept in ``out``,
+    go into results.json again (a regrade never loses them)."""
     handed_in = {"bundle": sub.bundle or NO_BUNDLE} if from_bundle else {}
     result = grader(week, sub.notebook, work / "results.json", log=work / "grader.log",
                     **handed_in)
     if interrupted():
         raise RuntimeError("the batch was interrupted")
+    written = written_of(week)
+    if written:
+        answers = read_answers(sub.notebook, written)
+        write_answers(work, answers)
+        result, _ = with_manual(week, result, written, answers["answers"],
+                                read_scores(out).get(sub.name, {}))
+        write_results(work / "results.json", result)
     write_feedback(week, result, work / "executed.ipynb", work / "feedback.html",
                    student=sub.student or sub.name)
     sidecar = {"name": sub.name, "sha256": digest, "week": week.name,
@@ -236,6 +251,15 @@ def collect(out: Path, week: Week) -> tuple[dict[str, GradingResult],
             result.extra["audit"] = audit.outcome
         students[folder.name] = (sidecar.get("student", ""), sidecar.get("email", ""))
     return graded, students
+
+
+def write_gradebook(week: Week, out: Path) -> dict[str, GradingResult]:
+    """gradebook.csv and summary.csv, rebuilt from every result in OUT (so a resumed
+    batch's gradebook is whole); the results."""
+    graded, students = collect(out, week)
+    write_atomically(out / "gradebook.csv", gradebook_csv(week, graded, students))
+    write_atomically(out / "summary.csv", class_summary_csv(class_summary(week, graded)))
+    return graded
 
 
 def sha256_file(path: Path) -> str:

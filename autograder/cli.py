@@ -12,9 +12,9 @@ from autograder import __version__
 from autograder.compiler import compile_week
 from autograder.errors import AutograderError
 from autograder.grading.bundle import SUFFIX as BUNDLE_SUFFIX
-from autograder.grading.results import (class_summary, class_summary_csv, class_summary_table,
-                                        gradebook_csv, summary_table, write_atomically)
+from autograder.grading.results import class_summary, class_summary_table, summary_table
 from autograder.grading.runner import grade_notebook
+from autograder.lms import add_gradebook_command, cmd_gradebook
 from autograder.sandbox.isolation import detect, require_confinement
 from autograder.submissions import bundle_beside
 from autograder.weeks import CONFIG_NAME, Course, Week
@@ -96,6 +96,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allow-unconfined", action="store_true",
                    help="execute even where student code cannot be confined")
 
+    written = commands.add_parser(
+        "written", help="written answers: pages and a sheet for TAs, and their scores back"
+    ).add_subparsers(dest="action", required=True)
+    p = written.add_parser("export", help="OUT/written/: a page per question (answers "
+                                          "anonymised), written.csv to fill in")
+    p.add_argument("week")
+    p.add_argument("out", type=Path, help="a folder `autograder grade --out` wrote")
+    p.add_argument("--names", action="store_true",
+                   help="show submission names instead of anonymous labels")
+    p.add_argument("--pdf", action="store_true",
+                   help="also OUT/written/pdf/<submission>.pdf, a page per question "
+                        "(Gradescope), through headless Chromium")
+    p = written.add_parser("import", help="merge a filled-in written.csv into every result")
+    p.add_argument("week")
+    p.add_argument("out", type=Path)
+    p.add_argument("sheet", type=Path, help="the filled-in written.csv")
+
     p = commands.add_parser("image", help="the autograder Docker image (one for every week)")
     p.add_argument("action", choices=["build"])
     p.add_argument("--tag", help="image name (default $AUTOGRADER_IMAGE or aml-autograder:latest)")
@@ -119,11 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("names", nargs="*", metavar="NAME",
                    help="data sets (default: all: cifar10 imdb)")
 
+    add_gradebook_command(commands)
+
     args = parser.parse_args(argv)
     command = {"compile": cmd_compile, "check": cmd_check, "grade": cmd_grade,
-               "status": cmd_status,
+               "status": cmd_status, "written": cmd_written,
                "audit": cmd_audit, "image": cmd_image, "gradescope": cmd_gradescope,
-               "data": cmd_data}[args.command]
+               "data": cmd_data, "gradebook": cmd_gradebook}[args.command]
     try:
         return command(args)
     except AutograderError as error:  # the library's errors, each with a message to act on
@@ -305,7 +324,9 @@ def cmd_status(args) -> int:
 
 def _report(week: Week, out: Path) -> None:
     """The gradebook and class summary, rebuilt from every result in OUT, and printed."""
-    graded = _write_gradebook(week, out)
+    from autograder.batch import write_gradebook
+
+    graded = write_gradebook(week, out)
     per_question = class_summary(week, graded)
     print()
     print(summary_table(week, graded))
@@ -318,25 +339,57 @@ def _report(week: Week, out: Path) -> None:
 
 def cmd_audit(args) -> int:
     from autograder.audit import audit_folder
-    from autograder.batch import OutputLock, read_sidecar
+    from autograder.batch import OutputLock, write_gradebook
+    from autograder.lms import graded_week
 
     out = args.out.resolve()
-    weeks = {sidecar.get("week") for sidecar in map(read_sidecar, out.iterdir())
-             if sidecar} if out.is_dir() else set()
-    if len(weeks) != 1:
-        print(f"error: {out} is not one week's graded folder (`autograder grade --out`)",
-              file=sys.stderr)
-        return 2
-    week = Course().built_week(weeks.pop())
+    week = graded_week(out)
     fraction = args.fraction if args.fraction is not None else (0.0 if args.only else 0.1)
     with OutputLock(out):
         audits = audit_folder(week, out, _grader(args), fraction=fraction,
                               only=tuple(args.only), jobs=args.jobs)
-        _write_gradebook(week, out)
+        write_gradebook(week, out)
     print(f"{len(audits)} audited: " + ", ".join(
         f"{sum(a.outcome == o for a in audits.values())} {o}"
         for o in ("reproduced", "differs", "not reproduced")) + f"; gradebook: "
         f"{out / 'gradebook.csv'} (column audit), details: OUT/<name>/grader.log")
+    return 0
+
+
+def cmd_written(args) -> int:
+    from autograder.written.roundtrip import export_written, import_written
+
+    week = Course().built_week(args.week)
+    out = args.out.resolve()
+    if not out.is_dir():
+        print(f"error: {out} is not a folder", file=sys.stderr)
+        return 2
+    if args.action == "export":
+        done = export_written(week, out, anonymise=not args.names, as_pdf=args.pdf)
+        for note in done.notes:
+            print(f"note: {note}", file=sys.stderr)
+        print(f"{done.submissions} submission(s), {done.to_grade} answer(s) to grade")
+        for path in done.pages:
+            print(f"  {path}")
+        print(f"fill in {done.folder / 'written.csv'} (points, comment), then: autograder "
+              f"written import {week.name} {args.out} written.csv")
+        if args.pdf:
+            print(f"{len(done.pdfs)} PDF(s) in {done.folder / 'pdf'}, one page per question: "
+                  + ", ".join(q.question for q in done.questions))
+        return 1 if args.pdf and len(done.pdfs) < done.submissions else 0
+    done = import_written(week, out, args.sheet)
+    if done.errors:
+        print(f"error: {args.sheet} was not imported, nothing changed:", file=sys.stderr)
+        for error in done.errors:
+            print(f"  {error}", file=sys.stderr)
+        return 2
+    print(f"imported {done.scored} score(s)")
+    if done.missing:
+        print(f"not graded yet ({len(done.missing)}): {', '.join(done.missing)}")
+    for stale in done.stale:
+        print(f"note: {stale}: the answer changed since it was graded; export and grade it "
+              "again", file=sys.stderr)
+    _report(week, out)
     return 0
 
 
@@ -353,17 +406,6 @@ def _grader(args):
     for gap in isolation.missing():
         print(f"WARNING: {gap}", file=sys.stderr)
     return grade_notebook
-
-
-def _write_gradebook(week: Week, out: Path) -> dict:
-    """gradebook.csv and summary.csv, rebuilt from every result in OUT (so a resumed
-    batch's gradebook is whole); the results."""
-    from autograder.batch import collect
-
-    graded, students = collect(out, week)
-    write_atomically(out / "gradebook.csv", gradebook_csv(week, graded, students))
-    write_atomically(out / "summary.csv", class_summary_csv(class_summary(week, graded)))
-    return graded
 
 
 def _fraction(text: str) -> float:

@@ -10,8 +10,9 @@ to write anything if
 * the reference notebook does not pass every hidden and public check.
 
 It also writes ``assignments/<week>/manifest.json`` (``weeks.Manifest``): the checks and
-their points, collected from the tests, the answer cells of each question, and the
-Gradescope timeout and memory the week's ``[limits]`` need.
+their points, collected from the tests, the answer cells of each question, the written
+answers TAs grade (points, prompt, rubric: ``autograder/written``), and the Gradescope
+timeout and memory the week's ``[limits]`` need.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from autograder.grading.bundle import check_cell, given_cells, student_side
 from autograder.grading.results import CheckResult, read_results
 from autograder.grading.runner import grade_notebook
 from autograder.weeks import CONFIG_NAME, MANIFEST_NAME, Course, Manifest, Week
+from autograder.written.questions import WrittenQuestion, written_questions
 
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 
@@ -44,13 +46,17 @@ def compile_week(course: Course, name: str, *, verify: bool = True, log=print) -
                                  "the folder's")
     nb = _read_notebook(source / week.notebook, name)
     _check_questions(week, nb, name)
+    try:
+        written = written_questions(week, nb)
+    except ValueError as error:
+        raise CompileError(name, str(error)) from None
 
     with tempfile.TemporaryDirectory(prefix=f"ag-compile-{name}-") as scratch:
         release = Path(scratch) / "release"
         build = Path(scratch) / "build"
         _write_release(source, week, nb, release)
         _write_build(source, build, release / week.notebook)
-        _write_manifest(Week.load(build), name)
+        _write_manifest(Week.load(build), name, written)
         _check_no_leaks(source, nb, release, name)
         if verify:
             log(f"{name}: running the reference solution against every check ...")
@@ -129,7 +135,7 @@ def _write_build(source: Path, build: Path, released: Path) -> None:
     _copy_python_files(source / "checks", build / "tests" / "public")
 
 
-def _write_manifest(week: Week, name: str) -> None:
+def _write_manifest(week: Week, name: str, written: list[WrittenQuestion]) -> None:
     from autograder.gradescope import gradescope_limits
 
     cells = {cell: question.id for question in week.questions.values()
@@ -137,7 +143,8 @@ def _write_manifest(week: Week, name: str) -> None:
     checks = tuple({"question": c.question, "name": c.name, "points": c.max_score}
                    for c in collect_checks(week, name))
     timeout, memory_mb = gradescope_limits(week)
-    manifest = Manifest(week.name, cells, checks, timeout=timeout, memory_mb=memory_mb)
+    manifest = Manifest(week.name, cells, checks, timeout=timeout, memory_mb=memory_mb,
+                        written=tuple(written))
     (week.directory / MANIFEST_NAME).write_text(manifest.to_json())
 
 

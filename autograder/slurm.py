@@ -394,7 +394,7 @@ def run_task(plan_file: Path, index: int) -> int:
     try:
         result = grade_into(work, week, sub, entry["sha256"], timed,
                             from_bundle=document["from_bundle"],
-                            fingerprint=week_fingerprint(week), record=record)
+                            fingerprint=week_fingerprint(week), out=out, record=record)
     except Terminated:
         print(f"{name}: stopped by Slurm before its time limit (cancelled or requeued); "
               "no result published", flush=True)

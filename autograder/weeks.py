@@ -25,6 +25,7 @@ from nbformat import NotebookNode
 
 from autograder.errors import ConfigError
 from autograder.sandbox.limits import Limits
+from autograder.written.questions import WrittenQuestion
 
 CONFIG_NAME = "week.toml"
 MANIFEST_NAME = "manifest.json"
@@ -203,6 +204,8 @@ class Manifest:
     checks: tuple[dict, ...]  # {"question", "name", "points"}, in the order they run
     timeout: int  # s: Gradescope's autograder timeout
     memory_mb: int  # Gradescope's container memory
+    # The written answers TAs grade (autograder/written): their points are not the checks'.
+    written: tuple[WrittenQuestion, ...] = ()
 
     @property
     def points(self) -> dict[str, float]:
@@ -220,7 +223,8 @@ class Manifest:
         return json.dumps({"week": self.week, "cells": self.cells, "checks": list(self.checks),
                            "points": self.points, "total": self.total,
                            "gradescope": {"timeout": self.timeout,
-                                          "memory_mb": self.memory_mb}}, indent=1) + "\n"
+                                          "memory_mb": self.memory_mb},
+                           "written": [w.to_json() for w in self.written]}, indent=1) + "\n"
 
     @classmethod
     def load(cls, week: Week) -> Manifest:
@@ -229,7 +233,9 @@ class Manifest:
             data = json.loads(path.read_text())
             return cls(week=data["week"], cells=data["cells"], checks=tuple(data["checks"]),
                        timeout=data["gradescope"]["timeout"],
-                       memory_mb=data["gradescope"]["memory_mb"])
+                       memory_mb=data["gradescope"]["memory_mb"],
+                       written=tuple(WrittenQuestion.from_json(w)
+                                     for w in data.get("written", [])))
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ConfigError(f"{path} is missing or damaged ({error}); run `autograder "
                               f"compile {week.name}`") from None

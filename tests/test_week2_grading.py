@@ -5,7 +5,10 @@ train)."""
 
 from __future__ import annotations
 
+import csv
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,10 +54,49 @@ def test_wrong_sample_reports_its_errors(graded):
 def test_unanswered_release_scores_zero_with_a_message_per_question(week2, tmp_path):
     results = grade_notebook(week2, ROOT / "release/week2/week2.ipynb",
                              tmp_path / "results.json", log=tmp_path / "grader.log").to_json()
-    assert results["score"] == 0 and len(results["tests"]) == 16
+    assert results["score"] == 0 and len(results["tests"]) == 15
     for question in ("q1", "q2", "q3"):
         assert "is not answered yet" in outputs(results, question)
     assert "no figure with plotted lines is open" in outputs(results, "q3")
+
+
+@pytest.mark.grading
+def test_a_ta_round_trip_on_the_graded_class(graded_class, week2, tmp_path):
+    """The class as `autograder grade` graded it (no grading here): every submission's
+    written answer is exported, the TA's sheet comes back as manual entries, and the
+    auto-graded checks are untouched. (Regrading with scores: tests/test_written.py.)"""
+    shared, _ = graded_class("week2")
+    out = tmp_path / "out"
+    shutil.copytree(shared, out)  # the shared folder stays as graded for other tests
+    cli = [sys.executable, "-m", "autograder.cli", "written"]
+    export = subprocess.run([*cli, "export", "week2", str(out)], capture_output=True,
+                            text=True, cwd=ROOT)
+    assert export.returncode == 0, export.stderr
+    rows = list(csv.DictReader(open(out / "written" / "written.csv")))
+    graded = sorted(p.parent.name for p in out.glob("*/results.json"))
+    assert len(rows) == len(graded) and {r["question"] for r in rows} == {"q3"}
+    page = (out / "written" / "q3.html").read_text()
+    assert "neither has any\ninformation" in page or "neither has any information" in page
+    for row in rows:
+        row["points"], row["comment"] = "1", "half of it"
+    with open(tmp_path / "sheet.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    before = {name: results_of(out, name) for name in graded}
+    done = subprocess.run([*cli, "import", "week2", str(out), str(tmp_path / "sheet.csv")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert f"imported {len(graded)} score(s)" in done.stdout
+    for name in graded:
+        after = results_of(out, name)
+        manual = [t for t in after["tests"] if t["extra_data"].get("manual")]
+        if before[name]["tests"][0]["name"] == "grading":  # not graded at all: no entry
+            assert not manual
+            continue
+        assert [(t["score"], t["output"]) for t in manual] == [(1.0, "half of it")]
+        assert after["score"] == before[name]["score"] + 1
+        assert [t for t in after["tests"] if t not in manual] == before[name]["tests"]
 
 
 def test_committed_release_and_build_are_up_to_date(tmp_path):

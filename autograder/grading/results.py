@@ -45,6 +45,8 @@ class CheckResult:
     # Gradescope's test name, "q1 (title): check". Gradescope's history and rubrics key
     # on it, so it never changes for a check; given only for the "grading" entry.
     name: str = ""
+    # A TA's score of a written answer (autograder/written), not a check that ran.
+    manual: bool = False
 
     def __post_init__(self):
         self.name = self.name or f"{self.question} ({self.question_title}): {self.check}"
@@ -69,6 +71,8 @@ class CheckResult:
         # A measured figure's sentence joins the output once (read back, it is there).
         notes = [m["text"] for m in self.measured if m.get("text") and m["text"] not in self.output]
         extra = {"question": self.question, "check": self.check}
+        if self.manual:
+            extra["manual"] = True
         if self.measured:
             extra["measured"] = [{k: m[k] for k in ("label", "value", "threshold")}
                                  for m in self.measured]
@@ -87,7 +91,8 @@ class CheckResult:
                    max_score=float(data["max_score"]), name=str(data["name"]),
                    visibility=str(data.get("visibility", "visible")),
                    status=str(data.get("status", "failed")), score=float(data["score"]),
-                   output=str(data.get("output", "")), measured=measured)
+                   output=str(data.get("output", "")), measured=measured,
+                   manual=extra.get("manual") is True)
 
 
 @dataclass

@@ -268,17 +268,3 @@ def test_figure_lines_are_labelled(extrapolation_plot):
         assert not repeated, (
             f"several lines of one subplot share the label {repeated[0]!r}: give each its "
             "own label so the legend tells them apart")
-
-
-@pytest.mark.question("q3")
-@pytest.mark.points(1)
-def test_extrapolation_is_discussed(submission, week):
-    """A written answer on what the figure says about extrapolation (read by the TAs)"""
-    answers = [cell.source for cell in submission.cells if cell.cell_type == "markdown"
-               and cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "q3_answer"]
-    text = "\n".join(answers)
-    words = len(text.replace("YOUR ANSWER HERE", "").split())
-    wanted = week.thresholds["answer_words"]
-    assert words >= wanted, (
-        f"the answer cell under exercise 3 has {words} words: explain in a few sentences "
-        f"(at least {wanted} words) what the figure says about both models outside [0, 2]")
