@@ -46,7 +46,7 @@ from pathlib import Path
 from autograder.errors import AutograderError
 from autograder.grading.results import (GradingResult, _spreadsheet_safe, gradebook_csv,
                                         write_atomically)
-from autograder.weeks import Course, Week
+from autograder.weeks import MANIFEST_NAME, Course, Manifest, Week
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 SIS_COLUMNS = ("SIS User ID", "SIS Login ID")
@@ -204,16 +204,18 @@ def roster_matches(key: str, roster: Roster) -> list[RosterStudent]:
 
 
 def canvas_grades(roster: Roster, graded: dict[str, GradingResult],
-                  students: dict[str, tuple[str, str]], title: str) -> CanvasGrades:
+                  students: dict[str, tuple[str, str]], title: str,
+                  points: float | None = None) -> CanvasGrades:
     """Each graded submission's total (``GradingResult.score``, manual entries included)
     for the roster rows its students match, and what is left out and why."""
     gradable = {name: result for name, result in graded.items() if _was_graded(result)}
     if not gradable:
         raise AutograderError("no graded submission to send to Canvas in this folder")
-    # Every result lists all the week's checks (those not run with 0 points), and the
-    # TAs' scored written answers: the largest total is the week's points.
-    grades = CanvasGrades(assignment_column(roster, title),
-                          max(result.max_score for result in gradable.values()))
+    # ``points``: the week's, checks and written answers (its manifest). Without one, every
+    # result lists all the week's checks (those not run with 0 points), and the TAs'
+    # scored written answers: the largest total is the week's points.
+    grades = CanvasGrades(assignment_column(roster, title), points if points is not None
+                          else max(result.max_score for result in gradable.values()))
     claims: dict[str, set[str]] = {}  # Canvas ID -> the submissions matching that student
     for submitter in submitters(students):
         who = f"{submitter.submission} ({submitter.name or 'no name'})"
@@ -309,7 +311,8 @@ def cmd_gradebook(args: argparse.Namespace) -> int:
         if roster is None:
             return _write_class_gradebook(week, out, args.output)
         graded, students = collect(out, week)
-        grades = canvas_grades(roster, graded, students, args.assignment or week.title)
+        grades = canvas_grades(roster, graded, students, args.assignment or week.title,
+                               _full_points(week))
         target = args.output or out / "canvas.csv"
         write_atomically(target, canvas_csv(roster, grades))
     for message in grades.not_written:
@@ -323,6 +326,16 @@ def cmd_gradebook(args: argparse.Namespace) -> int:
     print("Import it in Canvas: Grades > Import, check the changes it lists, Save.")
     # The file is written either way; the status says when graded work is not in it.
     return 1 if grades.not_written else 0
+
+
+def _full_points(week: Week) -> float | None:
+    """The week's points, written answers included (Canvas sets a new assignment's points
+    on its first import, before TAs may have scored any written answer); None for a build
+    without a manifest."""
+    if not (week.directory / MANIFEST_NAME).exists():
+        return None
+    manifest = Manifest.load(week)
+    return manifest.total + sum(question.points for question in manifest.written)
 
 
 def graded_week(out: Path) -> Week:
