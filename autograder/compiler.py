@@ -32,7 +32,7 @@ from autograder.errors import CompileError
 from autograder.grading.bundle import check_cell, given_cells, student_side
 from autograder.grading.results import CheckResult, read_results
 from autograder.grading.runner import grade_notebook
-from autograder.weeks import CONFIG_NAME, MANIFEST_NAME, Course, Manifest, Week
+from autograder.weeks import CONFIG_NAME, MANIFEST_NAME, Course, Manifest, Week, grade_id
 from autograder.written.questions import WrittenQuestion, written_questions
 
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
@@ -77,7 +77,7 @@ def _read_notebook(path: Path, week: str):
 
 
 def _check_questions(week: Week, nb, name: str) -> None:
-    grade_ids = {_grade_id(cell) for cell in nb.cells}
+    grade_ids = {grade_id(cell) for cell in nb.cells}
     taken = sorted(g for g in grade_ids if student_side(g))
     if taken:
         raise CompileError(name, f"the grade_id(s) {taken} are the release's own (check and "
@@ -98,9 +98,9 @@ def student_notebook(nb, week: Week):
     for preprocessor in (ClearSolutions(enforce_metadata=True),
                          ClearHiddenTests(enforce_metadata=True), ClearOutput()):
         nb, resources = preprocessor.preprocess(nb, resources)
-    owner = {grade_id: q.id for q in week.questions.values() for grade_id in q.cells}
-    last = {owner[_grade_id(cell)]: index for index, cell in enumerate(nb.cells)
-            if _grade_id(cell) in owner}  # each question's last cell, in notebook order
+    owner = {cell_id: q.id for q in week.questions.values() for cell_id in q.cells}
+    last = {owner[grade_id(cell)]: index for index, cell in enumerate(nb.cells)
+            if grade_id(cell) in owner}  # each question's last cell, in notebook order
     after = {index: question for question, index in last.items()}
     cells = []
     for index, cell in enumerate(nb.cells):
@@ -110,10 +110,6 @@ def student_notebook(nb, week: Week):
             cells.append(check_cell(after[index]))
     nb.cells = cells + [check_cell(None)] + given_cells(week)
     return nb
-
-
-def _grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 def _write_release(source: Path, week: Week, nb, release: Path) -> None:

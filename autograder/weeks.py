@@ -38,6 +38,15 @@ def course_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def grade_id(cell) -> str | None:
+    """A cell's nbgrader grade_id, or None. Submitted metadata is the student's to edit, so
+    any other shape (nbgrader a string or list, a grade_id that is not text) counts as none."""
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    value = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+    return value if isinstance(value, str) else None
+
+
 @dataclass(frozen=True)
 class Question:
     id: str
@@ -153,18 +162,17 @@ class Week:
 
     def question_of_cell(self, nb: NotebookNode) -> dict[int, str]:
         """Cell index -> question id, from the cells' nbgrader grade_id."""
-        owner = {grade_id: q.id for q in self.questions.values() for grade_id in q.cells}
+        owner = {cell: q.id for q in self.questions.values() for cell in q.cells}
         mapping = {}
         for index, cell in enumerate(nb.cells):
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if grade_id in owner:
-                mapping[index] = owner[grade_id]
+            if grade_id(cell) in owner:
+                mapping[index] = owner[grade_id(cell)]
         return mapping
 
 
     def missing_answers(self, nb: NotebookNode) -> dict[str, str]:
         """Question id -> message, for questions some of whose cells the notebook lacks."""
-        present = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") for cell in nb.cells}
+        present = {grade_id(cell) for cell in nb.cells}
         messages = {}
         for q in self.questions.values():
             missing = [cell for cell in q.cells if cell not in present]

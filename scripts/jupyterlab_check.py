@@ -27,6 +27,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.weeks import grade_id
+
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_CELL = "ag_check_q1"  # the release's check cell after exercise 1
 TIMEOUT_MS = 480_000  # training q1's network 200 epochs on a busy machine
@@ -36,21 +38,17 @@ def answered_release(folder: Path) -> Path:
     """release/week1 copied into ``folder``, its notebook answered with the reference."""
     shutil.copytree(ROOT / "release" / "week1", folder)
     source = nbformat.read(ROOT / "source" / "week1" / "week1.ipynb", as_version=4)
-    answers = {_grade_id(c): c.source for c in source.cells
+    answers = {grade_id(c): c.source for c in source.cells
                if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
     notebook = folder / "week1.ipynb"
     nb = nbformat.read(notebook, as_version=4)
     for cell in nb.cells:
-        if _grade_id(cell) in answers:  # as a student writes it: no solution markers
-            cell.source = "\n".join(line for line in answers[_grade_id(cell)].splitlines()
+        if grade_id(cell) in answers:  # as a student writes it: no solution markers
+            cell.source = "\n".join(line for line in answers[grade_id(cell)].splitlines()
                                     if "### BEGIN SOLUTION" not in line
                                     and "### END SOLUTION" not in line)
     nbformat.write(nb, notebook)
     return notebook
-
-
-def _grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 def _free_port() -> int:
@@ -66,7 +64,7 @@ def run_check_cell(work: Path, screenshot: Path | None = None) -> str:
 
     notebook = answered_release(work / "week1")
     cells = nbformat.read(notebook, as_version=4).cells
-    steps = next(i for i, c in enumerate(cells) if _grade_id(c) == CHECK_CELL) + 1
+    steps = next(i for i, c in enumerate(cells) if grade_id(c) == CHECK_CELL) + 1
     port, token = _free_port(), secrets.token_hex(16)
     # A student's first start, without the news announcement popping up over the cells.
     labconfig = work / "config" / "labconfig"

@@ -8,11 +8,7 @@ from typing import Callable
 
 import nbformat
 
-from autograder.weeks import Course, Manifest
-
-
-def grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+from autograder.weeks import Course, Manifest, grade_id
 
 
 def fill(release: Path, answers: dict[str, str], *, keep_given: bool = False):

@@ -287,6 +287,25 @@ def test_metadata_ids_and_order_of_cells_prove_nothing(week1):
     assert len(aligned.not_run) == 2
 
 
+@pytest.mark.parametrize("nbgrader", ["hostile", ["q1"], 3, None, {"grade_id": ["q1"]},
+                                      {"grade_id": {"q": 1}}])
+def test_metadata_of_any_shape_is_only_a_hint(week1, nbgrader):
+    """Submitted metadata is the student's: nbgrader metadata that is not a mapping, or a
+    grade_id that is not text, counts as none, and the cells are placed by their text."""
+    week, release = week1
+    nb = reference("week1", ROOT)
+    q1 = next(i for i, c in enumerate(nb.cells) if c.metadata["nbgrader"]["grade_id"] == "q1")
+    nb.cells.insert(q1 + 1, nbformat.v4.new_code_cell("extra_width = 8",
+                                                      metadata={"nbgrader": nbgrader}))
+    for cell in nb.cells:
+        if cell.cell_type == "code" and not cell.source.startswith("from autograder"):
+            cell.metadata["nbgrader"] = nbgrader
+    aligned = align(week, release, nb)
+    assert "extra_width = 8" in aligned.answer_source("q1")
+    assert "sequential_model" in aligned.answer_source("q1")
+    assert aligned.not_run == []
+
+
 # -- provenance -----------------------------------------------------------------------------
 def test_answers_that_load_weights_or_carry_large_literals_are_flagged():
     from autograder.grading.provenance import flags

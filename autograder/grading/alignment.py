@@ -29,7 +29,7 @@ from nbformat import NotebookNode
 
 from autograder.grading.bundle import CELL_ID as BUNDLE_CELL
 from autograder.grading.bundle import student_side
-from autograder.weeks import Week
+from autograder.weeks import Week, grade_id
 
 
 @dataclass
@@ -48,10 +48,6 @@ class Aligned:
         return {question: self.answer_source(question) for question in self.answers}
 
 
-def _grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
 def _is_answer(cell) -> bool:
     return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
 
@@ -61,7 +57,7 @@ def _normal(source: str) -> str:
 
 
 def align(week: Week, release: NotebookNode, submission: NotebookNode) -> Aligned:
-    owner = {grade_id: q.id for q in week.questions.values() for grade_id in q.cells}
+    owner = {cell_id: q.id for q in week.questions.values() for cell_id in q.cells}
     released = [cell for cell in release.cells if cell.cell_type == "code"]
     submitted = [(index, cell) for index, cell in enumerate(submission.cells)
                  if cell.cell_type == "code"]
@@ -103,22 +99,22 @@ def align(week: Week, release: NotebookNode, submission: NotebookNode) -> Aligne
             cells.append(copy.deepcopy(cell))
             continue
         k += 1
-        if _grade_id(released[k]) == BUNDLE_CELL:
+        if grade_id(released[k]) == BUNDLE_CELL:
             continue  # the grader takes the bundle from the kernel itself
-        if student_side(_grade_id(released[k])):
+        if student_side(grade_id(released[k])):
             # A check cell runs in the student's kernel only (the grader checks as it
             # grades); kept as text, so that cells are numbered as in the release.
             cells.append(nbformat.v4.new_raw_cell(released[k].source, id=released[k].get(
                 "id", "check"), metadata=copy.deepcopy(released[k].metadata)))
             continue
         if not _is_answer(released[k]):
-            if owner.get(_grade_id(released[k])):  # a given cell of a question (its training)
-                question_of_cell[len(cells)] = owner[_grade_id(released[k])]
+            if owner.get(grade_id(released[k])):  # a given cell of a question (its training)
+                question_of_cell[len(cells)] = owner[grade_id(released[k])]
             cells.append(copy.deepcopy(released[k]))
             continue
-        question = owner.get(_grade_id(released[k]))
+        question = owner.get(grade_id(released[k]))
         if not placed[k] and question:
-            missing.setdefault(question, []).append(_grade_id(released[k]))
+            missing.setdefault(question, []).append(grade_id(released[k]))
         for n, student_cell in enumerate(placed[k] or [released[k]]):
             answer = copy.deepcopy(released[k])
             answer.source = student_cell.source
@@ -155,10 +151,10 @@ def _place(slots: list[int], given: list, extra: list, released: list, placed: d
             rest.append(cell)
     if not rest:
         return
-    by_id = {_grade_id(released[k]): k for k in slots}
+    by_id = {grade_id(released[k]): k for k in slots}
     unhinted = []
     for cell in rest:
-        hinted = by_id.get(_grade_id(cell))
+        hinted = by_id.get(grade_id(cell))
         if hinted is not None:
             placed[hinted].append(cell)
         else:
@@ -185,5 +181,5 @@ def _edited_given(cell, given: list):
 
 def _edited_note(index: int, released) -> str:
     return (f"cell {index + 1} is an edited copy of the given cell "
-            f"`{_grade_id(released) or 'given code'}`, so it was not run: the released cell "
+            f"`{grade_id(released) or 'given code'}`, so it was not run: the released cell "
             "ran instead")

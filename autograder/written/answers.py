@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.weeks import grade_id
 from autograder.written.questions import STUB, WrittenQuestion
 
 ANSWERS_NAME = "written.json"
@@ -42,7 +43,7 @@ def read_answers(notebook: Path, written: tuple[WrittenQuestion, ...]) -> dict:
     for question in written:
         parts = [cell.get("source", "") for cell in cells
                  if cell.get("cell_type") == "markdown"
-                 and _grade_id(cell) == question.cell and isinstance(cell.get("source"), str)]
+                 and grade_id(cell) == question.cell and isinstance(cell.get("source"), str)]
         text = "\n\n".join(part.strip() for part in parts if part.strip() != STUB).strip()
         if len(text) > MAX_ANSWER_CHARS:
             text = text[:MAX_ANSWER_CHARS] + f"\n\n[cut at {MAX_ANSWER_CHARS:,} characters]"
@@ -67,8 +68,3 @@ def load_answers(folder: Path) -> dict[str, dict]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 
-
-def _grade_id(cell) -> str | None:
-    metadata = cell.get("metadata")
-    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
-    return nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
