@@ -9,7 +9,9 @@ to write anything if
 * a line of a reference solution or of a hidden test would reach release/, or
 * the reference notebook does not pass every hidden and public check.
 
-It also writes ``assignments/<week>/manifest.json`` (``weeks.Manifest``): the checks and
+Beside the release it writes the student kit, ``release/<week>-kit.zip`` (``autograder.kit``:
+the release folder, the tool as a wheel, the install command; leak-checked and
+byte-identical too). It also writes ``assignments/<week>/manifest.json`` (``weeks.Manifest``): the checks and
 their points, collected from the tests, the answer cells of each question, the written
 answers TAs grade (points, prompt, rubric: ``autograder/written``), and the Gradescope
 timeout and memory the week's ``[limits]`` need.
@@ -58,12 +60,17 @@ def compile_week(course: Course, name: str, *, verify: bool = True, log=print) -
         _write_build(source, build, release / week.notebook)
         _write_manifest(Week.load(build), name, written)
         _check_no_leaks(source, nb, release, name)
+        from autograder.kit import KIT_SUFFIX, write_kit  # (kit.py imports this module)
+        kit = Path(scratch) / (name + KIT_SUFFIX)
+        write_kit(source, nb, release, kit, name)
         if verify:
             log(f"{name}: running the reference solution against every check ...")
             _verify_reference(Week.load(build), source / week.notebook, Path(scratch), name)
         _replace(release, course.release(name))
         _replace(build, course.build(name))
-    log(f"{name}: wrote {course.release(name).relative_to(course.root)}/ and "
+        shutil.copyfile(kit, course.release(name).with_name(kit.name))
+    log(f"{name}: wrote {course.release(name).relative_to(course.root)}/, "
+        f"{course.release(name).relative_to(course.root)}{KIT_SUFFIX} and "
         f"{course.build(name).relative_to(course.root)}/")
 
 
