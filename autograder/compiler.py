@@ -59,7 +59,7 @@ def compile_week(course: Course, name: str, *, verify: bool = True, log=print) -
         _write_release(source, week, nb, release)
         _write_build(source, build, release / week.notebook)
         _write_manifest(Week.load(build), name, written)
-        _check_no_leaks(source, nb, release, name)
+        check_no_leaks(source, nb, release, name)
         from autograder.kit import KIT_SUFFIX, write_kit  # (kit.py imports this module)
         kit = Path(scratch) / (name + KIT_SUFFIX)
         write_kit(source, nb, release, kit, name)
@@ -185,7 +185,10 @@ def significant_lines(text: str) -> set[str]:
     return lines
 
 
-def _check_no_leaks(source: Path, nb, release: Path, name: str) -> None:
+def secret_lines(source: Path, nb) -> set[str]:
+    """The lines that must not reach students: significant lines of the reference
+    solutions (code and written answers with their rubrics) and of the hidden tests, less
+    those that students' own material (given code, public checks) holds anyway."""
     given = []  # code the students are given anyway (it may repeat a secret line)
     secret = set()
     for cell in nb.cells:
@@ -196,7 +199,13 @@ def _check_no_leaks(source: Path, nb, release: Path, name: str) -> None:
     for path in sorted((source / "tests").glob("*.py")):
         secret |= significant_lines(path.read_text())
     given_text = "\n".join(given)
-    secret = {line for line in secret if line not in given_text}
+    return {line for line in secret if line not in given_text}
+
+
+def check_no_leaks(source: Path, nb, release: Path, name: str) -> None:
+    """Refuse (CompileError) when a secret line is in any file under ``release`` (the
+    release folder, or an unpacked student kit)."""
+    secret = secret_lines(source, nb)
     # The student's notebook first, so that a leak is named where students would see it
     # (its pristine copy, .release.ipynb, holds the same text).
     for path in sorted(release.rglob("*"), key=lambda p: (p.name == Week.RELEASE_COPY, p)):

@@ -34,7 +34,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from autograder.compiler import _check_no_leaks, significant_lines
+from autograder.compiler import check_no_leaks, significant_lines
 from autograder.errors import CompileError
 from autograder.weeks import Week
 
@@ -112,7 +112,7 @@ def write_kit(source: Path, nb, release: Path, target: Path, name: str, *,
             else:
                 (kit / member).parent.mkdir(parents=True, exist_ok=True)
                 (kit / member).write_bytes(data)
-        _check_no_leaks(source, nb, kit.parent, name)
+        check_no_leaks(source, nb, kit.parent, name)
     _write_zip(files, target)
 
 

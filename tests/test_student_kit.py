@@ -25,7 +25,7 @@ from conftest import ROOT
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 
-from autograder.compiler import SOLUTION_REGION, significant_lines
+from autograder.compiler import SOLUTION_REGION, secret_lines
 from autograder.errors import CompileError
 from autograder.kit import write_kit
 from autograder.weeks import Course, Week
@@ -53,18 +53,10 @@ def wheel_of(files: dict[str, bytes]) -> dict[str, bytes]:
 
 
 def secrets(source: Path) -> set[str]:
-    """The compiler's rule, written out again: significant lines of the reference
-    solutions and hidden tests, less those the students' own material holds anyway."""
-    nb = nbformat.read(source / Week.load(source).notebook, as_version=4)
-    secret, given = set(), []
-    for cell in nb.cells:
-        secret |= significant_lines("".join(SOLUTION_REGION.findall(cell.source)))
-        if cell.cell_type == "code":
-            given.append(SOLUTION_REGION.sub("", cell.source))
-    given += [path.read_text() for path in sorted((source / "checks").glob("*.py"))]
-    for path in sorted((source / "tests").glob("*.py")):
-        secret |= significant_lines(path.read_text())
-    return {line for line in secret if line not in "\n".join(given)}
+    """What must not reach students, by the compiler's rule (tests/test_compile.py tests
+    the rule itself)."""
+    return secret_lines(source, nbformat.read(source / Week.load(source).notebook,
+                                              as_version=4))
 
 
 def readable(member: str, data: bytes) -> str:
