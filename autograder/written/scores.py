@@ -191,7 +191,6 @@ def read_sheet(path: Path, written: tuple[WrittenQuestion, ...], label_of: dict[
         if len(row) < len(header):
             row = row + [""] * (len(header) - len(row))
         label, qid, points_text, comment = (row[at[c]].strip() for c in COLUMNS)
-        comment = row[at["comment"]].strip()
         where = f"row {line}"
         name = name_of.get(label)
         if name is None:
