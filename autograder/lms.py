@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.errors import AutograderError
-from autograder.grading.results import (GradingResult, _spreadsheet_safe, gradebook_csv,
+from autograder.grading.results import (GradingResult, spreadsheet_safe, gradebook_csv,
                                         write_atomically)
 from autograder.weeks import MANIFEST_NAME, Course, Manifest, Week
 
@@ -268,9 +268,9 @@ def canvas_csv(roster: Roster, grades: CanvasGrades) -> str:
         else:
             cell = student.cells.get(grades.assignment, "")  # as Canvas has it: unchanged
         # Names are the students' own text; the ids stay exact, Canvas matches on them.
-        writer.writerow([_spreadsheet_safe(student.name), student.canvas_id,
+        writer.writerow([spreadsheet_safe(student.name), student.canvas_id,
                          student.sis_user_id, student.sis_login_id,
-                         _spreadsheet_safe(student.section), cell])
+                         spreadsheet_safe(student.section), cell])
     return buffer.getvalue()
 
 

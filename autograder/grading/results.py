@@ -245,12 +245,12 @@ def gradebook_csv(week, graded: dict[str, GradingResult],
         flagged = "; ".join(result.extra.get("provenance", []))
         writer.writerow([name, *(f"{per_question.get(q, (0, 0))[0]:g}" for q in week.questions),
                          f"{result.score:g}", f"{result.max_score:g}",
-                         *(_spreadsheet_safe(w) for w in who), _spreadsheet_safe(flagged),
+                         *(spreadsheet_safe(w) for w in who), spreadsheet_safe(flagged),
                          result.mode, result.extra.get("audit", "")])
     return buffer.getvalue()
 
 
-def _spreadsheet_safe(text: str) -> str:
+def spreadsheet_safe(text: str) -> str:
     """Student-given text that a spreadsheet would run as a formula gets a leading quote."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 

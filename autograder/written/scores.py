@@ -28,7 +28,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.grading.results import (CheckResult, GradingResult, _spreadsheet_safe,
+from autograder.grading.results import (CheckResult, GradingResult, spreadsheet_safe,
                                         write_atomically)
 from autograder.written.questions import WrittenQuestion
 
@@ -142,14 +142,14 @@ def sheet_csv(rows: list[tuple[str, str, str, str]]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for submission, question, points, comment in rows:
-        writer.writerow([submission, question, points, _spreadsheet_safe(comment)])
+        writer.writerow([submission, question, points, spreadsheet_safe(comment)])
     return buffer.getvalue()
 
 
 def _unquoted(comment: str) -> str:
     """A comment as the TA meant it: without the quote the export put before text a
     spreadsheet would take for a formula."""
-    return comment[1:] if comment[:1] == "'" and _spreadsheet_safe(comment[1:]) != comment[1:] \
+    return comment[1:] if comment[:1] == "'" and spreadsheet_safe(comment[1:]) != comment[1:] \
         else comment
 
 
