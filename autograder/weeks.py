@@ -28,6 +28,9 @@ from autograder.sandbox.limits import Limits
 from autograder.written.questions import WrittenQuestion
 
 CONFIG_NAME = "week.toml"
+# What definitions run in a clean room may import at most; a week may narrow it
+# ([clean_room] imports), and its rooms then refuse the rest (cleanroom.py).
+ROOM_IMPORTABLE = ("math", "numpy", "keras", "tensorflow")
 MANIFEST_NAME = "manifest.json"
 
 
@@ -64,6 +67,9 @@ class Room:
     question: str
     define: tuple[str, ...] = ()  # classes and functions the answer cells must define
     models: tuple[str, ...] = ()  # exported models rebuilt here, with those classes
+    # Earlier questions whose answers' definitions run here first (a training loop needs
+    # the network class of the question before it).
+    uses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ class Week:
     # measured figure (label or glob) -> largest difference an audit accepts (audit.py)
     audit: dict[str, float] = field(default_factory=dict)
     leaderboard: tuple[LeaderboardColumn, ...] = ()
+    room_imports: tuple[str, ...] = ROOM_IMPORTABLE  # [clean_room] imports
     directory: Path = Path(".")
 
     # The released notebook as compiled, in a week's build and its release folder (hidden
@@ -130,11 +137,17 @@ class Week:
         if not questions:
             raise ConfigError(f"{path} declares no [questions.*]")
         exports = raw.get("exports", {})
-        rooms = {qid: Room(qid, tuple(room.get("define", [])), tuple(room.get("models", [])))
+        rooms = {qid: Room(qid, tuple(room.get("define", [])), tuple(room.get("models", [])),
+                           tuple(room.get("uses", [])))
                  for qid, room in raw.get("rooms", {}).items()}
-        unknown = sorted(set(rooms) - set(questions))
+        unknown = sorted((set(rooms) | {q for room in rooms.values() for q in room.uses})
+                         - set(questions))
         if unknown:
             raise ConfigError(f"{path}: [rooms.*] names unknown questions {unknown}")
+        room_imports = raw.get("clean_room", {}).get("imports", list(ROOM_IMPORTABLE))
+        if not isinstance(room_imports, list) or not set(room_imports) <= set(ROOM_IMPORTABLE):
+            raise ConfigError(f"{path}: [clean_room] imports is a list of modules among "
+                              f"{list(ROOM_IMPORTABLE)}")
         audit = raw.get("audit", {})
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
                    for v in audit.values()):
@@ -157,6 +170,7 @@ class Week:
             rooms=rooms,
             audit={str(k): float(v) for k, v in audit.items()},
             leaderboard=_leaderboard(raw.get("leaderboard", []), path),
+            room_imports=tuple(room_imports),
             directory=Path(directory),
         )
 

@@ -4,6 +4,7 @@ metrics, and inspecting answer source with ``ast`` (parsed, never executed)."""
 from __future__ import annotations
 
 import ast
+import re
 
 import numpy as np
 
@@ -117,3 +118,61 @@ def subclasses(tree: ast.AST, base: str) -> list[ast.ClassDef]:
 
 def methods(cls: ast.ClassDef) -> set[str]:
     return {n.name for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+# -- what answer source may not reach -------------------------------------------------
+# Ways to reach a module or object without naming it where ``ast`` sees it: dynamic
+# import and evaluation, the interpreter's namespaces, and the attributes that lead
+# from any object to them (``f.__globals__``, ``().__class__.__subclasses__()``).
+DYNAMIC_NAMES = frozenset({"__import__", "importlib", "eval", "exec", "compile", "globals",
+                           "locals", "vars", "__builtins__", "builtins", "sys", "breakpoint"})
+ATTRIBUTE_CALLS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+HARMLESS_DUNDERS = frozenset({"__init__", "__call__", "__name__", "__doc__", "__len__",
+                              "__repr__", "__str__"})
+_DOTTED = re.compile(r"[A-Za-z_][\w.]*")
+
+
+def banned_uses(source: str, modules: frozenset, names: frozenset = frozenset(),
+                question: str = "the answer") -> list[str]:
+    """Where ``source`` reaches for a banned module (``modules``: imports of it or of its
+    submodules, its dotted name in a string), a banned attribute (``names``, such as
+    ``GradientTape`` or ``minimize``), or for the machinery that could reach either
+    unseen (``__import__``, ``eval``, ``getattr`` with a computed name, dunder
+    attributes). One message per line; an empty list when it uses none."""
+    tree = parse(source, question)
+    def banned_module(dotted: str) -> bool:
+        parts = dotted.split(".")
+        return any(".".join(parts[:i]) in modules for i in range(1, len(parts) + 1))
+
+    found = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
+        problem = None
+        if isinstance(node, ast.Import):
+            bad = [a.name for a in node.names if banned_module(a.name)]
+            problem = f"imports {bad[0]}" if bad else None
+        elif isinstance(node, ast.ImportFrom):
+            full = [f"{node.module}.{a.name}" for a in node.names]
+            if banned_module(node.module or "") or any(banned_module(f) for f in full):
+                problem = f"imports from {node.module}"
+        elif isinstance(node, ast.Name) and node.id in DYNAMIC_NAMES:
+            problem = f"uses `{node.id}`"
+        elif isinstance(node, ast.Attribute):
+            if node.attr in names:
+                problem = f"uses `{node.attr}`"
+            elif node.attr.startswith("__") and node.attr not in HARMLESS_DUNDERS:
+                problem = f"reaches into `{node.attr}`"
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in ATTRIBUTE_CALLS:
+            attribute = node.args[1] if len(node.args) > 1 else None
+            if not (isinstance(attribute, ast.Constant) and isinstance(attribute.value, str)):
+                problem = f"calls {node.func.id} with a computed name (use a dict instead)"
+            elif attribute.value in names or attribute.value.startswith("__"):
+                problem = f"calls {node.func.id}(..., {attribute.value!r})"
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and _DOTTED.fullmatch(node.value) and (
+                    banned_module(node.value) or node.value.split(".")[-1] in names):
+            problem = f"names {node.value!r}"
+        if problem:
+            found.append(f"line {line} of {question} {problem}")
+    return sorted(set(found), key=lambda text: int(text.split()[1]))

@@ -50,10 +50,11 @@ from autograder.sandbox.execute import SEED_SOURCE
 from autograder.sandbox.isolation import detect
 from autograder.sandbox.protocol import ARCHIVE_SUFFIX
 from autograder.sandbox.session import KernelSession
-from autograder.weeks import Week
+from autograder.weeks import ROOM_IMPORTABLE, Week
 
 SHARED = ""  # the shared room's key; question rooms are keyed by question id
-IMPORTABLE = frozenset({"numpy", "keras", "tensorflow", "math"})
+IMPORTABLE = frozenset(ROOM_IMPORTABLE)  # at most; a week may narrow it ([clean_room])
+KERAS = frozenset({"keras", "tensorflow"})
 # Keras' machinery that the grader relies on: a class may not replace it.
 KERAS_MACHINERY = frozenset({
     "fit", "train_step", "test_step", "predict", "predict_step", "predict_on_batch",
@@ -74,8 +75,9 @@ class Definitions:
 
 
 def definitions(source: str, *, keep_out: frozenset = frozenset(),
-                where: str = "the answer") -> Definitions:
-    """The statements of ``source`` that only define things; a note for each left out."""
+                where: str = "the answer", importable: frozenset = IMPORTABLE) -> Definitions:
+    """The statements of ``source`` that only define things; a note for each left out.
+    ``importable``: the modules its imports may name (the week's [clean_room] imports)."""
     found = Definitions("")
     try:
         tree = ast.parse(source)
@@ -84,7 +86,7 @@ def definitions(source: str, *, keep_out: frozenset = frozenset(),
         return found
     kept = []
     for node in tree.body:
-        problem = _problem(node)
+        problem = _problem(node, frozenset(importable))
         names = _defined_names(node)
         if problem is None and names & keep_out:
             problem = (f"`{sorted(names & keep_out)[0]}` is given code: the released "
@@ -112,15 +114,15 @@ def _defined_names(node: ast.stmt) -> set[str]:
     return set()
 
 
-def _problem(node: ast.stmt) -> str | None:
+def _problem(node: ast.stmt, importable: frozenset) -> str | None:
     """Why ``node`` is not a pure definition, or None."""
     if isinstance(node, ast.Import):
-        bad = [a.name for a in node.names if a.name.split(".")[0] not in IMPORTABLE]
-        return f"only {', '.join(sorted(IMPORTABLE))} may be imported here, not {bad[0]}" \
+        bad = [a.name for a in node.names if a.name.split(".")[0] not in importable]
+        return f"only {', '.join(sorted(importable))} may be imported here, not {bad[0]}" \
             if bad else None
     if isinstance(node, ast.ImportFrom):
-        if node.level or (node.module or "").split(".")[0] not in IMPORTABLE:
-            return f"only {', '.join(sorted(IMPORTABLE))} may be imported here"
+        if node.level or (node.module or "").split(".")[0] not in importable:
+            return f"only {', '.join(sorted(importable))} may be imported here"
         return "`import *` is not kept" if any(a.name == "*" for a in node.names) else None
     if isinstance(node, ast.FunctionDef):
         return _function_problem(node)
@@ -130,7 +132,9 @@ def _problem(node: ast.stmt) -> str | None:
             return f"class {node.name}: decorators and computed base classes are not kept"
         for item in node.body:
             if isinstance(item, ast.FunctionDef):
-                if item.name in KERAS_MACHINERY:
+                # Where Keras cannot be imported no class is a Keras model: a NumPy
+                # network may have its own fit and predict.
+                if item.name in KERAS_MACHINERY and importable & KERAS:
                     return (f"class {node.name} overrides Keras' `{item.name}`, which the grader "
                             "relies on: define __init__, call and your own methods only")
                 problem = _function_problem(item)
@@ -202,7 +206,8 @@ def own_classes(week: Week, answers: dict[str, str]) -> dict[str, frozenset]:
     """Question -> the classes its room may rebuild models with: those the week names and
     those the answer defines (a student may name the asked class differently)."""
     return {question: frozenset(room.define) | frozenset(
-                definitions(answers.get(question, "")).classes)
+                definitions(answers.get(question, ""),
+                            importable=frozenset(week.room_imports)).classes)
             for question, room in week.rooms.items()}
 
 
@@ -210,7 +215,8 @@ def given_definitions(week: Week, release) -> Definitions:
     """The definitions of the released notebook's given (non-answer) code cells."""
     sources = [cell.source for cell in release.cells if cell.cell_type == "code"
                and not cell.get("metadata", {}).get("nbgrader", {}).get("solution")]
-    return definitions("\n\n".join(sources), where="the given code")
+    return definitions("\n\n".join(sources), where="the given code",
+                       importable=frozenset(week.room_imports))
 
 
 # -- the rooms --------------------------------------------------------------------------
@@ -301,7 +307,7 @@ class WarmKernels:
     """
 
     def __init__(self, week: Week):
-        self.limits = week.limits
+        self.week = week
         self.left = room_count(week)
         self.ready: list[KernelSession] = []
         self._warm(1)
@@ -313,13 +319,13 @@ class WarmKernels:
     def _warm(self, count: int) -> None:
         for _ in range(min(count, self.left)):
             self.left -= 1
-            session = new_room_session(self.limits)
+            session = new_room_session(self.week)
             self.ready.append(session)
             session.warm_up()
 
     def take(self) -> KernelSession:
         """A started kernel (or, once the expected rooms are used up, a cold session)."""
-        return self.ready.pop(0) if self.ready else new_room_session(self.limits)
+        return self.ready.pop(0) if self.ready else new_room_session(self.week)
 
     def close(self) -> None:
         while self.ready:
@@ -329,16 +335,25 @@ class WarmKernels:
 # Keras imports these when they are installed (optional integrations), which nearly
 # doubles its import time (about 9 s instead of 5 s here). Nothing in a room needs
 # them, and nothing run there may use them (``IMPORTABLE``), so a room refuses them.
-NOT_IN_ROOMS = frozenset({"pandas", "sklearn", "scipy", "matplotlib", "jax", "torch", "PIL"})
-ROOM_PRELUDE = f"""
+NOT_IN_ROOMS = frozenset({"pandas", "sklearn", "scipy", "matplotlib", "jax", "torch", "PIL",
+                          "autograd"})
+ROOM_PRELUDE = """
 import sys as _ag_sys
 class _AgNotInThisRoom:
     def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in {sorted(NOT_IN_ROOMS)!r}:
+        if name.partition(".")[0] in {refused!r}:
             raise ImportError(f"{{name}} is not available in the grader's clean room")
 _ag_sys.meta_path.insert(0, _AgNotInThisRoom())
 del _ag_sys, _AgNotInThisRoom
 """
+
+
+def refused_modules(week: Week) -> frozenset:
+    """What a room of ``week`` refuses to import, at run time too: a function body can
+    import what a definition may not (``__import__("tensorflow")``). A week without
+    Keras in its [clean_room] imports refuses Keras and TensorFlow, so that its rooms
+    also start without their 5 s import."""
+    return NOT_IN_ROOMS | (KERAS - frozenset(week.room_imports))
 
 
 # The shared room handed on to the heir: its models are deleted (the heir's student code
@@ -353,9 +368,10 @@ del _ag_gc, _ag_keras
 """ + SEED_SOURCE
 
 
-def new_room_session(limits) -> KernelSession:
-    return KernelSession(nbformat.v4.new_notebook(), detect(), limits, question_of_cell={},
-                         prelude=ROOM_PRELUDE)
+def new_room_session(week: Week) -> KernelSession:
+    prelude = ROOM_PRELUDE.format(refused=sorted(refused_modules(week)))
+    return KernelSession(nbformat.v4.new_notebook(), detect(), week.limits, question_of_cell={},
+                         prelude=prelude)
 
 
 def has_shared_room(week: Week) -> bool:
@@ -425,7 +441,7 @@ class CleanRooms:
             if session.hand_on(RETIRE.format(deletions=deletions)):
                 return session
             session.close()
-        return self.kernels.take() if self.kernels else new_room_session(self.week.limits)
+        return self.kernels.take() if self.kernels else new_room_session(self.week)
 
     def _start(self, key: str, session: KernelSession) -> Room:
         spec = self.week.rooms.get(key)
@@ -434,14 +450,21 @@ class CleanRooms:
             cells, own, notes = [], (), []
         else:
             models = list(spec.models)
-            answer = definitions(self.answers.get(key, ""), keep_out=frozenset(self.given.names),
-                                 where=f"your answer to {key}")
-            own = sorted(set(spec.define) | answer.classes)
-            cells, notes = [self.given.source, answer.source], answer.left_out
+            # The questions it builds on first, then its own, each taken on its own (a
+            # syntax error in one costs that one's definitions only).
+            answers = [definitions(self.answers.get(q, ""), keep_out=frozenset(self.given.names),
+                                   where=f"your answer to {q}",
+                                   importable=frozenset(self.week.room_imports))
+                       for q in [*spec.uses, key]]
+            own = sorted(set(spec.define).union(*(a.classes for a in answers)))
+            cells = [self.given.source, *(a.source for a in answers)]
+            notes = [note for a in answers for note in a.left_out]
         archives = {m: self.archives[m] for m in models if m in self.archives}
         paths = {model: str(session.put_array_file(model + ARCHIVE_SUFFIX, archive.data))
                  for model, archive in archives.items()}
-        loader = LOADER.format(archives=json.dumps(paths), own=json.dumps(list(own)))
+        # Without archives there is nothing to load (and Keras may not be importable).
+        loader = LOADER.format(archives=json.dumps(paths), own=json.dumps(list(own))) \
+            if paths else "_ag_load_errors = {}"
         room = Room(key, session, ProbeClient(session), notes=notes)
         report = session.execute(nbformat.v4.new_notebook(
             cells=[nbformat.v4.new_code_cell(source) for source in [*cells, loader]]))
