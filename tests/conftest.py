@@ -120,18 +120,19 @@ def graded_class(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def graded_from_bundles(graded_class, tmp_path_factory):
-    """graded_from_bundles(week) -> (out, stdout): every notebook of ``graded_class(week)``
-    handed in with the bundle its grading wrote (``<name>.ipynb`` + ``<name>.bundle.zip``),
-    graded again with `autograder grade WEEK FOLDER --from-bundle`."""
+    """graded_from_bundles(week, names=None) -> (out, stdout): the notebooks of
+    ``graded_class(week)`` (those named, or all) handed in with the bundle its grading
+    wrote (``<name>.ipynb`` + ``<name>.bundle.zip``), graded again with `autograder grade
+    WEEK FOLDER --from-bundle`. Once per week: the first call's ``names`` hold."""
     done: dict[str, tuple[Path, str]] = {}
 
-    def grade(week: str) -> tuple[Path, str]:
+    def grade(week: str, names: tuple[str, ...] | None = None) -> tuple[Path, str]:
         if week not in done:
             executed, _ = graded_class(week)
             handed_in = tmp_path_factory.mktemp(f"{week}-handed-in")
             for folder in sorted(executed.iterdir()):
                 sidecar = folder / "submission.json"
-                if not sidecar.exists():
+                if not sidecar.exists() or (names is not None and folder.name not in names):
                     continue
                 shutil.copyfile(json.loads(sidecar.read_text())["notebook"],
                                 handed_in / f"{folder.name}.ipynb")
