@@ -77,7 +77,7 @@ def test_mutation_changes_the_asked_fraction(oracle, week, measure):
         changed, _ = mutants(oracle, rate, 0.3, 10 + k)
         measure(f"changed fraction at rate {rate}", changed.mean(), threshold=rate)
         assert abs(changed.mean() - rate) <= tolerance, (
-            f"with rate = {rate}, `mutate` changed {changed.mean():.1%} of the genes on "
+            f"with rate = {rate}, `mutate` changed {changed.mean():.2%} of the genes on "
             f"average over {MUTANTS} calls (between {rate - tolerance:.1%} and "
             f"{rate + tolerance:.1%} is needed): each gene, independently, changes with "
             "probability `rate`")
@@ -93,9 +93,9 @@ def test_mutation_noise_has_the_asked_scale(oracle, week, measure):
     """The changes are normal noise with standard deviation `scale`"""
     tolerance = week.thresholds["mutation_scale_tolerance"]
     for k, scale in enumerate((0.1, 1.0)):
-        _, changes = mutants(oracle, 0.3, scale, 20 + k)
-        assert len(changes) > 100, (
-            f"`mutate` changed only {len(changes)} genes in {MUTANTS} calls at rate 0.3, too "
+        _, changes = mutants(oracle, 1.0, scale, 20 + k)  # rate 1: every gene may change
+        assert len(changes) >= MUTANTS, (
+            f"`mutate` changed only {len(changes)} genes in {MUTANTS} calls at rate 1.0, too "
             "few to measure the noise")
         spread = float(np.sqrt(np.mean(changes ** 2)))
         measure(f"mutation noise at scale {scale}", spread, threshold=scale)
