@@ -19,6 +19,7 @@ import week1_submissions
 import week2_submissions
 import week3_submissions
 import week4_submissions
+import week5_submissions
 
 # A probe that answers the questions a grader would ask with lies (``describe`` with
 # the asked layers and a full training record, ``predict`` and ``predict_texts`` with
@@ -215,6 +216,58 @@ def week4_liar() -> nbformat.NotebookNode:
     return nb
 
 
+# -- week 5: the evolved iris network ----------------------------------------------------------
+# Weights evolved offline on all 150 flowers (standardised together; 98.7 % of them right),
+# returned whatever the data, with a history that climbs steadily: what a kernel could
+# claim without evolving anything.
+BAKED_GENOME = [
+    -0.0932, -0.9344, -2.8612, 0.9331, -2.5195, 1.058, 0.8432, 2.0575, -1.0406, -1.3441,
+    -2.8688, 0.774, 0.7884, -1.0513, -0.5001, -0.3408, 1.1948, 1.2883, -1.8091, 2.1039,
+    -1.4802, -1.887, 1.2122, 0.278, 2.0188, 0.9041, 0.4151, -0.2488, -2.2724, -1.2986,
+    0.3712, -0.2973, -0.8272, -0.649, 1.0877, -1.0412, 0.313, 1.8993, 2.9595, 0.2696,
+    -0.8556, -3.1511, 1.5258, -1.562, -0.3477, 2.4567, -0.6747, 0.2919, -0.8324, -0.3203,
+    -1.6712, 0.9975, 1.5913, -1.3794, -0.7556, 1.4098, 1.3167, -1.1876, -0.9615, 2.2004,
+    0.7316, 2.7016, -0.1398, 0.6411, -0.0759, 1.2147, -1.5825]
+BAKED_EVOLVE = f"""
+
+BAKED = {BAKED_GENOME!r}
+
+
+def evolve(x, labels, generations, size, rng):
+    genome = np.array(BAKED)
+    history = np.linspace(-1.0, -0.05, generations)
+    return genome, history, np.tile(genome, (generations, 1))
+"""
+# The given wrapper the grader calls, rebound by the answer to the baked weights.
+REBOUND_EVOLVE = f"""
+
+BAKED = {BAKED_GENOME!r}
+
+
+def grader_evolve(x, labels, generations, size, seed):
+    genome = np.array(BAKED)
+    history = np.array([fitness(genome, x, labels)] * int(generations))
+    return genome, history, np.tile(genome, (int(generations), 1))
+"""
+
+
+def week5_liar() -> nbformat.NotebookNode:
+    """The "wrong" sample's exercises 1 and 2 with an evolve that returns weights evolved
+    offline on every flower and a history it made up: the grader's permuted split defeats
+    the weights and the recomputed fitness the history."""
+    answers = dict(week5_submissions.SAMPLE_SUBMISSIONS["wrong"])
+    answers["q3"] = BAKED_EVOLVE
+    return week5_submissions.submission(answers)
+
+
+def week5_rebinding() -> nbformat.NotebookNode:
+    """The "wrong" sample rebinding the given grader_evolve to the baked weights: the room
+    runs the released wrapper, so evolution still keeps its first population."""
+    answers = dict(week5_submissions.SAMPLE_SUBMISSIONS["wrong"])
+    answers["q3"] = answers["q3"] + REBOUND_EVOLVE
+    return week5_submissions.submission(answers)
+
+
 # week -> {name: (notebook, name of the honest twin)}; a twin that is not a sample is
 # graded from TWINS.
 LIARS = {
@@ -222,6 +275,7 @@ LIARS = {
     "week2": {"lying": (week2_liar, "wrong")},
     "week3": {"lying": (week3_liar, "untrained")},
     "week4": {"lying": (week4_liar, "wrong")},
+    "week5": {"lying": (week5_liar, "wrong"), "rebinding": (week5_rebinding, "wrong")},
 }
 TWINS = {"week3": {"untrained": week3_twin}}
 
