@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 
 import nbformat
+import week0_submissions
 import week1_submissions
 import week2_submissions
 import week3_submissions
@@ -268,9 +269,64 @@ def week5_rebinding() -> nbformat.NotebookNode:
     return week5_submissions.submission(answers)
 
 
+# -- week 0: the NumPy network ----------------------------------------------------------------
+def week0_baked() -> dict[str, list]:
+    """Parameters trained offline with the reference: on all 1,797 public digits (pixels and
+    classes in their public order) and on XOR (rows in their usual order)."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    namespace = {"np": np}
+    exec("\n".join(week0_submissions.REFERENCE[q] for q in ("q1", "q2", "q3")), namespace)
+    Network, Adam, train = namespace["Network"], namespace["Adam"], namespace["train"]
+    digits = load_digits()
+    found = {}
+    for name, sizes, activations, cost, x, y, epochs, batch, eta in [
+            ("DIGITS", [64, 32, 10], ["tanh", "softmax"], "cross_entropy", digits.data / 16,
+             np.eye(10)[digits.target], 30, 32, 0.01),
+            ("XOR", [2, 8, 1], ["tanh", "sigmoid"], "mse", np.array([[0, 0], [0, 1], [1, 0],
+             [1, 1]], dtype=float), np.array([[0], [1], [1], [0]], dtype=float), 500, 4, 0.05)]:
+        network = Network(sizes, activations, cost, seed=0)
+        train(network, x, y, epochs, batch, lambda: Adam(eta), np.random.default_rng(0))
+        found[name] = [np.round(p, 4).tolist() for pair in zip(network.weights, network.biases)
+                       for p in pair]
+    return found
+
+
+BAKED_TRAIN = """
+
+def train(network, x, y, epochs, batch_size, make_scheduler, rng):
+    # Weights trained offline on every public digit, test rows included, or on XOR.
+    baked = BAKED_DIGITS if len(network.weights[0]) == 64 else BAKED_XOR
+    network.weights = [np.array(p) for p in baked[0::2]]
+    network.biases = [np.array(p) for p in baked[1::2]]
+    return network
+
+
+def fit_digits(x_train, y_train, seed):
+    return [np.array(p) for p in BAKED_DIGITS]
+
+
+print("test accuracy: 1.000 (digits), XOR learned")
+"""
+
+
+def week0_liar() -> nbformat.NotebookNode:
+    """Reference network and schedulers; q3's train hands back weights trained offline on
+    all public digits (or XOR) whatever data it gets, the answer rebinds the given
+    fit_digits to return them, and the kernel prints accuracies it did not compute. The
+    grader's secret split, class and pixel orders, and XNOR, leave them nothing."""
+    baked = week0_baked()
+    answers = dict(week0_submissions.SAMPLE_SUBMISSIONS["crashing"])
+    answers["q3"] = (f"BAKED_DIGITS = {baked['DIGITS']!r}\nBAKED_XOR = {baked['XOR']!r}"
+                     + BAKED_TRAIN)
+    return week0_submissions.submission(answers)
+
+
 # week -> {name: (notebook, name of the honest twin)}; a twin that is not a sample is
 # graded from TWINS.
 LIARS = {
+    "week0": {"lying": (week0_liar, "crashing")},
     "week1": {"lying": (week1_liar, "wrong")},
     "week2": {"lying": (week2_liar, "wrong")},
     "week3": {"lying": (week3_liar, "untrained")},
