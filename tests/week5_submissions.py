@@ -76,6 +76,13 @@ def crossover(parent_a, parent_b, rng):
 STILL_POPULATION = REFERENCE["q3"].replace("        population = np.vstack(",
                                            "        next_population = np.vstack(")
 assert STILL_POPULATION != REFERENCE["q3"]
+# Exercise 3: evolution, then a gradient-based polish of the best genome (banned this week).
+POLISHED = "from scipy.optimize import minimize\n" + REFERENCE["q3"].replace(
+    "    return best_genomes[-1], np.array(history), np.array(best_genomes)",
+    """    polished = minimize(lambda genome: -fitness(genome, x, labels), best_genomes[-1],
+                        method="L-BFGS-B").x
+    return polished, np.array(history), np.array(best_genomes)""")
+assert POLISHED.count("minimize") == 2
 
 
 def submission(answers: dict[str, str]) -> nbformat.NotebookNode:
@@ -91,6 +98,7 @@ SAMPLE_SUBMISSIONS = {
     "wrong": {**REFERENCE, "q1": ACCURACY_FITNESS + "\n\n" + SELECT,
               "q2": AVERAGING_CROSSOVER + "\n\n" + MUTATE, "q3": STILL_POPULATION},
     "crashing": {**REFERENCE, "q2": CRASHING_CROSSOVER + "\n\n" + MUTATE},
+    "gradients": {**REFERENCE, "q3": POLISHED},
 }
 
 
