@@ -14,7 +14,8 @@ import pytest
 from autograder.errors import ConfigError
 from autograder.grading.checks import banned_uses
 from autograder.grading.cleanroom import CleanRooms, definitions
-from autograder.grading.oracle import OracleError
+from autograder.grading.export import Export
+from autograder.grading.oracle import Oracle, OracleError
 from autograder.weeks import Week
 
 WEEK_TOML = """
@@ -27,7 +28,7 @@ title = "Training"
 [clean_room]
 imports = ["numpy", "math"]
 [rooms.q1]
-define = ["double"]
+define = ["double", "uses_tf"]
 [rooms.q2]
 define = ["train", "probe_modules"]
 uses = ["q1"]
@@ -39,7 +40,8 @@ memory_mb = 1024
 
 GIVEN = "import numpy as np\nfrom sklearn.datasets import load_digits\nOFFSET = 1.0\n"
 ANSWERS = {
-    "q1": "import numpy as np\nimport tensorflow as tf\n\ndef double(x):\n    return 2 * x\n",
+    "q1": "import numpy as np\nimport tensorflow as tf\n\ndef double(x):\n    return 2 * x\n"
+          "\ndef uses_tf(x):\n    return tf.constant(x)\n",
     "q2": textwrap.dedent("""
         class Network:
             def fit(self, x):  # a NumPy class may have its own fit
@@ -165,3 +167,13 @@ def test_honest_numpy_answers_use_nothing_banned():
                 return ACTIVATIONS["tanh"](grad), getattr(self, "sizes"), type(self).__name__
         ''')
     assert banned_uses(honest, BANNED_MODULES, BANNED_NAMES, "q1") == []
+
+
+def test_a_failing_call_names_what_the_room_left_out(rooms):
+    """The left-out import surfaces as a NameError; the message says why it is missing."""
+    with pytest.raises(OracleError) as raised:
+        Oracle(Export(), rooms).call("uses_tf", np.zeros(1))
+    message = str(raised.value)
+    assert "NameError" in message and "tf" in message, message
+    assert "line 2 of your answer to q1: only math, numpy may be imported here, not " \
+        "tensorflow" in message, message

@@ -304,8 +304,15 @@ class Oracle:
         return self._room_for(name).predict_texts(name, texts, **options)
 
     def call(self, name: str, *arrays: np.ndarray, **kwargs) -> list[np.ndarray]:
-        """The exercise's function ``name``, as the answer cell defines it, run in its room."""
-        return self._room_for(name).call(name, *arrays, **kwargs)
+        """The exercise's function ``name``, as the answer cell defines it, run in its room.
+        A failure names what the room left out of the answer (an import of a module the
+        week does not allow surfaces as a NameError, say)."""
+        client = self._room_for(name)
+        try:
+            return client.call(name, *arrays, **kwargs)
+        except OracleError as error:
+            notes = self.rooms.room(self.rooms.key_of(name)).notes
+            raise OracleError(str(error) + _notes(notes)) from None
 
     # -- values and figures: handed over by the student's kernel (claims) ------------
     def value(self, name: str):
