@@ -3,6 +3,7 @@ tests/<week>_submissions.py modules, which hold each week's answers)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +25,20 @@ def fill(release: Path, answers: dict[str, str], *, keep_given: bool = False):
             cell.source = (cell.source.replace("raise NotImplementedError()", answer)
                            if keep_given else answer)
     return nb
+
+
+SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+
+
+def reference_answers(source: Path) -> dict[str, str]:
+    """grade_id -> the code of the reference solution in the notebook ``source`` (between
+    the markers), for samples that edit a passage of it."""
+    answers = {}
+    for cell in nbformat.read(source, as_version=4).cells:
+        found = SOLUTION.search(cell.source)
+        if found:
+            answers[grade_id(cell)] = found.group(1)
+    return answers
 
 
 def write_samples(samples: dict, folder: Path, submission: Callable) -> None:

@@ -9,7 +9,6 @@ they are up to date):
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -21,21 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "source" / "week4"
 RELEASE = ROOT / "release" / "week4" / "week4.ipynb"
 SAMPLES = SOURCE / "samples"
-SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
-
-
-def reference_answers() -> dict[str, str]:
-    """grade_id -> the reference solution's code (between the markers)."""
-    nb = nbformat.read(SOURCE / "week4.ipynb", as_version=4)
-    answers = {}
-    for cell in nb.cells:
-        found = SOLUTION.search(cell.source)
-        if found:
-            answers[cell.metadata["nbgrader"]["grade_id"]] = found.group(1)
-    return answers
-
-
-REFERENCE = reference_answers()
+REFERENCE = sample_notebooks.reference_answers(SOURCE / "week4.ipynb")
 
 # Exercise 1, realistic mistakes.
 NARROWER_WITH_DROPOUT = """
