@@ -177,3 +177,16 @@ def test_a_failing_call_names_what_the_room_left_out(rooms):
     assert "NameError" in message and "tf" in message, message
     assert "line 2 of your answer to q1: only math, numpy may be imported here, not " \
         "tensorflow" in message, message
+
+
+@pytest.mark.parametrize("source", [
+    "from numpy import gradient",
+    "import numpy.gradient",
+    "def f(x):\n    return minimize(x)",
+])
+def test_bare_names_are_banned_only_where_a_week_asks(source):
+    """Week 5 reserves words like ``gradient``: banned also as plain and imported names.
+    Elsewhere a plain name is the student's own (week 0's ``grad`` methods)."""
+    names = frozenset({"gradient", "minimize"})
+    assert banned_uses(source, BANNED_MODULES, names, "q1", bare_names=True)
+    assert banned_uses(source, BANNED_MODULES, names, "q1") == []

@@ -133,12 +133,15 @@ _DOTTED = re.compile(r"[A-Za-z_][\w.]*")
 
 
 def banned_uses(source: str, modules: frozenset, names: frozenset = frozenset(),
-                question: str = "the answer") -> list[str]:
+                question: str = "the answer", *, bare_names: bool = False) -> list[str]:
     """Where ``source`` reaches for a banned module (``modules``: imports of it or of its
     submodules, its dotted name in a string), a banned attribute (``names``, such as
     ``GradientTape`` or ``minimize``), or for the machinery that could reach either
     unseen (``__import__``, ``eval``, ``getattr`` with a computed name, dunder
-    attributes). One message per line; an empty list when it uses none."""
+    attributes). With ``bare_names`` the names are banned as plain names and imported
+    names too (``from numpy import gradient``), for a week whose banned names are words
+    students would otherwise be free to use. One message per line; an empty list when
+    it uses none."""
     tree = parse(source, question)
     def banned_module(dotted: str) -> bool:
         parts = dotted.split(".")
@@ -149,13 +152,18 @@ def banned_uses(source: str, modules: frozenset, names: frozenset = frozenset(),
         line = getattr(node, "lineno", 0)
         problem = None
         if isinstance(node, ast.Import):
-            bad = [a.name for a in node.names if banned_module(a.name)]
+            bad = [a.name for a in node.names if banned_module(a.name)
+                   or (bare_names and a.name.split(".")[-1] in names)]
             problem = f"imports {bad[0]}" if bad else None
         elif isinstance(node, ast.ImportFrom):
             full = [f"{node.module}.{a.name}" for a in node.names]
             if banned_module(node.module or "") or any(banned_module(f) for f in full):
                 problem = f"imports from {node.module}"
+            elif bare_names and any(a.name in names for a in node.names):
+                problem = f"imports `{next(a.name for a in node.names if a.name in names)}`"
         elif isinstance(node, ast.Name) and node.id in DYNAMIC_NAMES:
+            problem = f"uses `{node.id}`"
+        elif bare_names and isinstance(node, ast.Name) and node.id in names:
             problem = f"uses `{node.id}`"
         elif isinstance(node, ast.Attribute):
             if node.attr in names:
